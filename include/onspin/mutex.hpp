@@ -1,0 +1,101 @@
+// onspin::mutex: a drop-in for std::mutex that spins only while spinning can
+// pay off (the owner runs on a CPU) and otherwise sleeps on a futex.
+//
+//   onspin::mutex m;
+//   { std::lock_guard<onspin::mutex> g(m); ... }
+//   if (m.try_lock_for(std::chrono::milliseconds(5))) { ...; m.unlock(); }
+//
+// It meets the standard's Lockable and TimedLockable requirements, so it works
+// with std::lock_guard, std::unique_lock, std::scoped_lock and std::lock.
+// For owner-death recovery see onspin/robust_mutex.hpp; for waiting on a
+// condition see onspin/condition_variable.hpp.
+#pragma once
+
+#include <chrono>
+#include <onspin/detail/chrono.hpp>
+#include <onspin/onspin.h>
+#include <system_error>
+
+namespace onspin {
+
+// Where a lock or condition variable may be used from.
+enum class sharing {
+  // The threads of one process. The fastest wake-ups (private futexes).
+  process_private,
+  // Threads of several processes: the object must live in memory they all map
+  // (MAP_SHARED, or shm_open) and be constructed there once, in place, before
+  // any of them uses it.
+  process_shared,
+};
+
+namespace detail {
+inline onspin_mutexattr_t mutex_attr(sharing s, bool robust) {
+  onspin_mutexattr_t a;
+  onspin_mutexattr_init(&a);
+  onspin_mutexattr_setpshared(&a, s == sharing::process_shared ? ONSPIN_PROCESS_SHARED
+                                                               : ONSPIN_PROCESS_PRIVATE);
+  onspin_mutexattr_setrobust(&a, robust ? ONSPIN_MUTEX_ROBUST : ONSPIN_MUTEX_STALLED);
+  return a;
+}
+} // namespace detail
+
+class mutex {
+public:
+  // A process-private mutex, unlocked. constexpr: a global onspin::mutex needs
+  // no constructor to run, so it is usable during static initialisation.
+  constexpr mutex() noexcept = default;
+
+  // A mutex for the given sharing, unlocked.
+  explicit mutex(sharing s) noexcept {
+    onspin_mutexattr_t a = detail::mutex_attr(s, false);
+    onspin_mutex_init(&m_, &a);
+  }
+
+  mutex(const mutex &) = delete;
+  mutex &operator=(const mutex &) = delete;
+
+  // Destroying a locked mutex is undefined, as for std::mutex.
+  ~mutex() = default;
+
+  // Blocks until the calling thread owns the mutex.
+  // Cost: a free mutex costs one CAS. A taken one: the caller spins while the
+  // owner runs (bounded by ONSPIN_SPIN_NS), then sleeps until woken.
+  // Throws std::system_error(resource_deadlock_would_occur) if the calling
+  // thread already owns it (std::mutex leaves that undefined).
+  void lock() {
+    if (int r = onspin_mutex_lock(&m_)) throw std::system_error(r, std::generic_category());
+  }
+
+  // Takes the mutex if it is free right now; never waits. False if it is
+  // held, by any thread including the caller.
+  bool try_lock() noexcept { return onspin_mutex_trylock(&m_) == 0; }
+
+  // As lock(), giving up after d (or at tp). True if the mutex was taken.
+  // steady_clock deadlines use CLOCK_MONOTONIC, system_clock deadlines
+  // CLOCK_REALTIME (they follow changes of the system time).
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
+    return try_lock_until(std::chrono::steady_clock::now() + d);
+  }
+  template <class Clock, class Duration>
+  bool try_lock_until(const std::chrono::time_point<Clock, Duration> &tp) {
+    int r = detail::until(
+        tp, [this](clockid_t c, const timespec *ts) { return onspin_mutex_timedlock(&m_, c, ts); });
+    if (r == 0) return true;
+    if (r == ETIMEDOUT) return false;
+    throw std::system_error(r, std::generic_category());
+  }
+
+  // Releases the mutex, which the calling thread must own; wakes one sleeper
+  // if any. Misuse (unlocking a mutex the caller does not own) changes
+  // nothing; use onspin_mutex_unlock on native_handle() to see EPERM.
+  void unlock() noexcept { onspin_mutex_unlock(&m_); }
+
+  // The C object, for the C API and for condition_variable.
+  onspin_mutex_t *native_handle() noexcept { return &m_; }
+
+private:
+  onspin_mutex_t m_ = ONSPIN_MUTEX_INITIALIZER;
+};
+
+} // namespace onspin

@@ -1,0 +1,302 @@
+/*
+ * onspin: a futex mutex that spins only while the lock owner runs on a CPU.
+ *
+ * C API with pthread conventions: every function returns 0 on success or an
+ * errno value; none of them sets errno, prints, aborts or allocates on the
+ * lock and unlock paths.
+ *
+ * How it works, in one paragraph: the 32-bit lock word holds the owner's
+ * thread id (TID), an OWNER_DIED bit and a WAITERS bit, like the kernel's
+ * robust futexes. Taking a free lock is one compare-and-swap; releasing a lock
+ * nobody waits for is another. A thread that finds the lock taken asks an
+ * *oracle* whether the owner is running. While it runs (or, without owner
+ * information, for a time budget learned per lock) the waiter spins; then it
+ * sleeps in futex_wait. See docs/ARCHITECTURE.md.
+ *
+ * Thread safety: every function may be called from any thread. Objects are
+ * not movable once initialised (their address is the futex key) and must not
+ * be copied.
+ */
+#ifndef ONSPIN_ONSPIN_H
+#define ONSPIN_ONSPIN_H
+
+#include <stdint.h>
+#include <sys/types.h> /* clockid_t, even in strict ISO C modes */
+#include <time.h>      /* struct timespec */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define ONSPIN_API __attribute__((visibility("default")))
+#else
+#define ONSPIN_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Mutex                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * onspin_mutex_t: 40 bytes, the size of pthread_mutex_t. The fields are
+ * visible only so that ONSPIN_MUTEX_INITIALIZER and the C++ wrappers can be
+ * constant-initialised; never read or write them directly.
+ *
+ * The robust-list link sits 32 bytes past the lock word, where glibc puts the
+ * link of its own robust mutexes: a robust onspin mutex joins the per-thread
+ * list that the kernel walks when a thread dies (see onspin_mutexattr_setrobust).
+ */
+typedef struct onspin_mutex {
+  uint32_t word;     /* owner TID | OWNER_DIED (bit 30) | WAITERS (bit 31) */
+  uint32_t kind;     /* ONSPIN_MUTEX_* attribute bits and robust state */
+  uint32_t spin_ns;  /* budget oracle: spin time this lock has learned */
+  uint32_t fair_at;   /* next fair hand-off is due at this time (us, wraps) */
+  uint32_t reserved1; /* zero */
+  uint32_t reserved2; /* zero */
+  void *robust_prev; /* robust list link (glibc layout) */
+  void *robust_next; /* robust list link (glibc layout) */
+} onspin_mutex_t;
+
+/* A private, non-robust mutex, equal to onspin_mutex_init(m, NULL). */
+#define ONSPIN_MUTEX_INITIALIZER                                                                   \
+  { 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/*
+ * Mutex attributes. Initialise with onspin_mutexattr_init (or zero it:
+ * all-zero is the default, private and non-robust).
+ */
+typedef struct onspin_mutexattr {
+  uint32_t flags;
+} onspin_mutexattr_t;
+
+/* Values for onspin_mutexattr_settype. */
+enum {
+  /* Relocking by the owner returns EDEADLK; unlocking by a thread that does
+   * not own the lock returns EPERM. */
+  ONSPIN_MUTEX_NORMAL = 0,
+  /* Same checks: onspin performs them for every mutex because they live on
+   * the slow paths and cost nothing when the lock is used correctly. The
+   * value exists so that code ported from pthread keeps its meaning. */
+  ONSPIN_MUTEX_ERRORCHECK = 1
+};
+
+/* Values for the pshared settings of mutexes and condition variables. */
+enum {
+  ONSPIN_PROCESS_PRIVATE = 0, /* used by the threads of one process */
+  ONSPIN_PROCESS_SHARED = 1   /* may live in MAP_SHARED memory, used by many */
+};
+
+/* Values for onspin_mutexattr_setrobust. */
+enum { ONSPIN_MUTEX_STALLED = 0, ONSPIN_MUTEX_ROBUST = 1 };
+
+/* Returns 0, or EINVAL if attr is NULL. */
+ONSPIN_API int onspin_mutexattr_init(onspin_mutexattr_t *attr);
+ONSPIN_API int onspin_mutexattr_destroy(onspin_mutexattr_t *attr);
+
+/* ONSPIN_PROCESS_PRIVATE or ONSPIN_PROCESS_SHARED; EINVAL otherwise. A
+ * process-shared mutex uses non-private futex operations (slightly slower
+ * wake-ups) and must be placed in memory every user maps, such as MAP_SHARED. */
+ONSPIN_API int onspin_mutexattr_setpshared(onspin_mutexattr_t *attr, int pshared);
+ONSPIN_API int onspin_mutexattr_getpshared(const onspin_mutexattr_t *attr, int *pshared);
+
+/*
+ * ONSPIN_MUTEX_ROBUST or ONSPIN_MUTEX_STALLED; EINVAL otherwise.
+ *
+ * A robust mutex survives the death of its owner: the next locker gets
+ * EOWNERDEAD and owns the lock. It may repair the protected state and call
+ * onspin_mutex_consistent(); if it unlocks without doing so, the mutex becomes
+ * unusable and every later lock returns ENOTRECOVERABLE.
+ *
+ * How death is detected: the locked mutex is linked into the owner thread's
+ * robust list, the one glibc registers with set_robust_list(2). When any
+ * thread exits, returns, is cancelled or is killed with its process, the kernel
+ * walks that list, sets OWNER_DIED in each word still holding the thread's TID
+ * and wakes one waiter. Detection is immediate and immune to TID reuse.
+ * Limits: the kernel walks at most 2048 robust locks per thread (glibc's and
+ * onspin's together); inside a PID namespace the owner key must be the
+ * namespace's TID, which is what gettid() returns there; the robust list's
+ * layout is glibc's (checked at init: ENOTSUP if it differs). A robust lock
+ * costs two extra stores on the lock and unlock fast paths, and its waits use
+ * non-private futex operations because the kernel wakes dead owners' waiters
+ * with a shared wake.
+ */
+ONSPIN_API int onspin_mutexattr_setrobust(onspin_mutexattr_t *attr, int robust);
+ONSPIN_API int onspin_mutexattr_getrobust(const onspin_mutexattr_t *attr, int *robust);
+
+/* ONSPIN_MUTEX_NORMAL or ONSPIN_MUTEX_ERRORCHECK; EINVAL otherwise. */
+ONSPIN_API int onspin_mutexattr_settype(onspin_mutexattr_t *attr, int type);
+ONSPIN_API int onspin_mutexattr_gettype(const onspin_mutexattr_t *attr, int *type);
+
+/*
+ * Initialises m, unlocked. attr may be NULL for the defaults.
+ * Errors: EINVAL (m NULL, or attr holds unknown bits), ENOTSUP (robust
+ * requested but this thread has no robust list in glibc's layout).
+ * Initialising a mutex that is in use is undefined, as with pthread.
+ */
+ONSPIN_API int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *attr);
+
+/*
+ * Acquires m, waiting as long as it takes.
+ *
+ * Cost: free lock, about one CAS (no syscall, no indirect call). Taken lock:
+ * the caller spins while the oracle reports the owner on a CPU, at most
+ * ONSPIN_SPIN_NS, then sleeps in the kernel until an unlock wakes it.
+ * Waiters may be overtaken by newcomers ("barging", for throughput), but at
+ * most about every millisecond an unlock hands the lock directly to a sleeper,
+ * so no waiter starves.
+ *
+ * Returns 0, or:
+ *   EINVAL          m is NULL
+ *   EDEADLK         the calling thread already owns m
+ *   EOWNERDEAD      robust m: the previous owner died; the caller owns m
+ *   ENOTRECOVERABLE robust m was unlocked while inconsistent; not acquired
+ */
+ONSPIN_API int onspin_mutex_lock(onspin_mutex_t *m);
+
+/* Acquires m if it is free. Never spins or sleeps. Returns 0, EBUSY (taken,
+ * also when the caller owns it), EINVAL, EOWNERDEAD or ENOTRECOVERABLE. */
+ONSPIN_API int onspin_mutex_trylock(onspin_mutex_t *m);
+
+/*
+ * As onspin_mutex_lock, but gives up at abstime, an absolute time on clock
+ * CLOCK_MONOTONIC or CLOCK_REALTIME (REALTIME follows clock changes).
+ * Returns ETIMEDOUT if the lock could not be taken by then (also for a time
+ * already past), EINVAL if abstime is NULL, tv_nsec is outside
+ * [0, 1000000000) or the clock is another one; the other lock errors as above.
+ */
+ONSPIN_API int onspin_mutex_timedlock(onspin_mutex_t *m, clockid_t clockid,
+                                      const struct timespec *abstime);
+
+/*
+ * Releases m. If threads sleep on it, wakes one (or hands the lock to it
+ * when fairness is due).
+ * Returns 0, EINVAL (m NULL) or EPERM (the caller does not own m). After a
+ * fork(), the child's forking thread may release the locks it held in the
+ * parent (the pthread_atfork pattern), although its TID changed.
+ */
+ONSPIN_API int onspin_mutex_unlock(onspin_mutex_t *m);
+
+/*
+ * Robust m only, called by the owner after EOWNERDEAD once the protected state
+ * is repaired: marks m consistent, so that the next unlock makes it usable
+ * again. Returns 0, EINVAL (m NULL, not robust, or not inconsistent) or EPERM
+ * (the caller does not own m).
+ */
+ONSPIN_API int onspin_mutex_consistent(onspin_mutex_t *m);
+
+/* Returns 0, EINVAL (m NULL) or EBUSY (m is locked; it stays usable). */
+ONSPIN_API int onspin_mutex_destroy(onspin_mutex_t *m);
+
+/* ------------------------------------------------------------------------ */
+/* Condition variable                                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * onspin_cond_t: 24 bytes. Fields are for the initialiser only.
+ * A sequence counter in a futex: waiters sleep until it changes.
+ */
+typedef struct onspin_cond {
+  uint32_t seq;          /* bumped by every signal and broadcast */
+  uint32_t waiters;      /* threads between wait entry and wake-up */
+  uint32_t kind;         /* ONSPIN_PROCESS_SHARED bit */
+  uint32_t owner_pid;    /* process that recorded `mutex` (requeue target) */
+  onspin_mutex_t *mutex; /* the mutex waiters use, for broadcast's requeue */
+} onspin_cond_t;
+
+#define ONSPIN_COND_INITIALIZER                                                                    \
+  { 0, 0, 0, 0, 0 }
+
+typedef struct onspin_condattr {
+  uint32_t flags;
+} onspin_condattr_t;
+
+ONSPIN_API int onspin_condattr_init(onspin_condattr_t *attr);
+ONSPIN_API int onspin_condattr_destroy(onspin_condattr_t *attr);
+ONSPIN_API int onspin_condattr_setpshared(onspin_condattr_t *attr, int pshared);
+ONSPIN_API int onspin_condattr_getpshared(const onspin_condattr_t *attr, int *pshared);
+
+/* Initialises c; attr may be NULL (private). EINVAL for NULL c or bad attr. */
+ONSPIN_API int onspin_cond_init(onspin_cond_t *c, const onspin_condattr_t *attr);
+
+/*
+ * Atomically releases m (which the caller must own) and waits for a signal or
+ * broadcast on c, then reacquires m before returning.
+ *
+ * Guarantees: a signal or broadcast that happens after the caller's release of
+ * m wakes it (no lost wake-ups). Like every POSIX condition variable it may
+ * return without a matching signal (a signal arriving while the thread was
+ * being interrupted by a signal handler, for example), so wait in a loop that
+ * rechecks the predicate. All concurrent waiters on c must use the same m.
+ *
+ * Returns 0, EINVAL (NULL argument), EPERM (caller does not own m), or the
+ * robust errors of reacquiring m: EOWNERDEAD (m is held) or ENOTRECOVERABLE
+ * (m is not held).
+ */
+ONSPIN_API int onspin_cond_wait(onspin_cond_t *c, onspin_mutex_t *m);
+
+/*
+ * As onspin_cond_wait, giving up at abstime on clockid (CLOCK_MONOTONIC or
+ * CLOCK_REALTIME). Returns ETIMEDOUT when the time passed first (m is held
+ * again), EINVAL for a bad clock or timespec (m stays held, nothing waited).
+ */
+ONSPIN_API int onspin_cond_timedwait(onspin_cond_t *c, onspin_mutex_t *m, clockid_t clockid,
+                                     const struct timespec *abstime);
+
+/* Wakes at least one waiter if any. No system call when nobody waits. */
+ONSPIN_API int onspin_cond_signal(onspin_cond_t *c);
+
+/*
+ * Wakes all waiters. To avoid a thundering herd it wakes one and moves the
+ * rest onto the mutex's futex (FUTEX_CMP_REQUEUE), where each unlock wakes the
+ * next. A process-shared c whose waiters' mutex was recorded by another
+ * process wakes them all instead (their mutex address means nothing here).
+ */
+ONSPIN_API int onspin_cond_broadcast(onspin_cond_t *c);
+
+/* Returns 0, EINVAL (NULL) or EBUSY (threads wait on c). */
+ONSPIN_API int onspin_cond_destroy(onspin_cond_t *c);
+
+/* ------------------------------------------------------------------------ */
+/* Statistics and oracle                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Process-wide counters of slow-path events, summed over live and exited
+ * threads. The uncontended paths count nothing (that would cost them a store),
+ * so `contended` counts lock calls that found the lock taken.
+ */
+struct onspin_stats {
+  uint64_t contended;           /* lock calls that found the lock taken */
+  uint64_t spin_acquired;       /* ... and got it while spinning */
+  uint64_t spin_ns;             /* total time spent spinning */
+  uint64_t spin_stop_owner_off; /* spins ended: oracle said owner off CPU */
+  uint64_t spin_stop_budget;    /* spins ended: time budget used up */
+  uint64_t spin_skip_limit;     /* no spin: enough threads already spinning */
+  uint64_t spin_skip_oracle;    /* no spin: oracle "none" or owner off CPU */
+  uint64_t futex_waits;         /* futex wait calls (mutex and cond) */
+  uint64_t futex_wakes;         /* futex wake or requeue calls */
+  uint64_t handoffs;            /* unlocks that handed the lock to a sleeper */
+  uint64_t timeouts;            /* timed lock or wait calls that timed out */
+  uint64_t owner_died;          /* EOWNERDEAD returns */
+  uint64_t cond_waits;          /* condition waits started */
+  uint64_t cond_requeues;       /* broadcasts that requeued instead of waking */
+};
+
+/* Fills *out. Returns 0 or EINVAL (out NULL). */
+ONSPIN_API int onspin_stats_get(struct onspin_stats *out);
+
+/* Sets every counter to zero, for all threads. */
+ONSPIN_API void onspin_stats_reset(void);
+
+/* The oracle this process uses: "budget", "none" (and later "bpf", "rseq"). */
+ONSPIN_API const char *onspin_oracle_name(void);
+
+/* One sentence saying why that oracle was chosen. */
+ONSPIN_API const char *onspin_oracle_reason(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ONSPIN_ONSPIN_H */

@@ -1,0 +1,100 @@
+#include "config/config.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <onspin/onspin.h>
+#include <unistd.h>
+
+namespace onspin::detail {
+namespace {
+
+void complain(const char *var, const char *value, const char *valid, const char *fallback) {
+  std::fprintf(stderr, "onspin: %s=\"%s\" is invalid (valid: %s); using %s\n", var, value, valid,
+               fallback);
+}
+
+void print_stats_at_exit() {
+  onspin_stats s;
+  if (onspin_stats_get(&s) != 0) return;
+  std::fprintf(stderr,
+               "onspin: oracle=%s contended=%llu spin_acquired=%llu spin_ns=%llu "
+               "spin_stop_owner_off=%llu spin_stop_budget=%llu spin_skip_limit=%llu "
+               "spin_skip_oracle=%llu futex_waits=%llu futex_wakes=%llu handoffs=%llu "
+               "timeouts=%llu owner_died=%llu cond_waits=%llu cond_requeues=%llu\n",
+               onspin_oracle_name(), (unsigned long long)s.contended,
+               (unsigned long long)s.spin_acquired, (unsigned long long)s.spin_ns,
+               (unsigned long long)s.spin_stop_owner_off, (unsigned long long)s.spin_stop_budget,
+               (unsigned long long)s.spin_skip_limit, (unsigned long long)s.spin_skip_oracle,
+               (unsigned long long)s.futex_waits, (unsigned long long)s.futex_wakes,
+               (unsigned long long)s.handoffs, (unsigned long long)s.timeouts,
+               (unsigned long long)s.owner_died, (unsigned long long)s.cond_waits,
+               (unsigned long long)s.cond_requeues);
+}
+
+config load() noexcept {
+  config c;
+  // The kernel lets one spinner watch a mutex owner; illumos allowed ncpus-1.
+  // On 2 CPUs both give 1. ONSPIN_SPINNERS lets the benchmark compare them.
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  c.max_spinners = cpus > 2 ? static_cast<uint32_t>(cpus - 1) : 1;
+
+  if (const char *v = std::getenv("ONSPIN_ORACLE"); v && !parse_oracle(v, &c.oracle))
+    complain("ONSPIN_ORACLE", v, "auto, bpf, rseq, budget, none", "auto");
+  if (const char *v = std::getenv("ONSPIN_SPIN_NS");
+      v && !parse_uint(v, 0, 100000000, &c.spin_cap_ns))
+    complain("ONSPIN_SPIN_NS", v, "whole nanoseconds from 0 to 100000000", "10000");
+  if (const char *v = std::getenv("ONSPIN_SPINNERS"); v && !parse_uint(v, 1, 4096, &c.max_spinners))
+    complain("ONSPIN_SPINNERS", v, "a whole number from 1 to 4096", "max(1, CPUs - 1)");
+  if (const char *v = std::getenv("ONSPIN_STATS")) {
+    uint32_t on = 0;
+    if (parse_uint(v, 0, 1, &on))
+      c.print_stats = on == 1;
+    else
+      complain("ONSPIN_STATS", v, "0, 1", "0");
+  }
+  if (c.print_stats) std::atexit(print_stats_at_exit);
+  return c;
+}
+
+// Read at load time, so ONSPIN_STATS=1 reports even a program that never
+// contends, and the first contended lock pays nothing for it.
+[[gnu::constructor]] void load_early() { cfg(); }
+
+} // namespace
+
+bool parse_oracle(const char *text, oracle_request *out) noexcept {
+  static const struct {
+    const char *name;
+    oracle_request value;
+  } names[] = {{"auto", oracle_request::auto_},
+               {"bpf", oracle_request::bpf},
+               {"rseq", oracle_request::rseq},
+               {"budget", oracle_request::budget},
+               {"none", oracle_request::none}};
+  for (const auto &n : names) {
+    if (std::strcmp(text, n.name) == 0) {
+      *out = n.value;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool parse_uint(const char *text, uint32_t min, uint32_t max, uint32_t *out) noexcept {
+  if (text[0] < '0' || text[0] > '9') return false; // no sign, no space, not empty
+  errno = 0;
+  char *end = nullptr;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0' || v < min || v > max) return false;
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+const config &cfg() noexcept {
+  static const config c = load();
+  return c;
+}
+
+} // namespace onspin::detail

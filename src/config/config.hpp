@@ -1,0 +1,25 @@
+// Settings read once from the environment. A bad value never stops the
+// program: it is reported on one stderr line and the default is used.
+#pragma once
+
+#include <cstdint>
+
+namespace onspin::detail {
+
+enum class oracle_request { auto_, bpf, rseq, budget, none };
+
+struct config {
+  oracle_request oracle = oracle_request::auto_;
+  uint32_t spin_cap_ns = 10000; // ONSPIN_SPIN_NS: the longest any spin lasts
+  uint32_t max_spinners = 1;    // ONSPIN_SPINNERS: concurrent spinners per lock
+  bool print_stats = false;     // ONSPIN_STATS=1: statistics to stderr at exit
+};
+
+const config &cfg() noexcept;
+
+// Parsers for one variable's text, exposed for the unit tests. They return
+// false on a bad value and leave *out unchanged.
+bool parse_oracle(const char *text, oracle_request *out) noexcept;
+bool parse_uint(const char *text, uint32_t min, uint32_t max, uint32_t *out) noexcept;
+
+} // namespace onspin::detail

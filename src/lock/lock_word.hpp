@@ -1,0 +1,63 @@
+// The 32-bit lock word, laid out like the kernel's robust futexes:
+//   bits 0..29  owner key (TID), 0 when free
+//   bit 30      OWNER_DIED: the kernel found the owner dead (robust locks)
+//   bit 31      WAITERS: a thread may sleep in futex_wait on this word
+// Two owner values are never TIDs (pid_max is at most 2^22): HANDOFF marks a
+// lock released to the sleepers only, NOT_RECOVERABLE a dead robust lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <onspin/onspin.h>
+
+namespace onspin::detail {
+
+constexpr uint32_t kWaiters = 0x80000000u;
+constexpr uint32_t kOwnerDied = 0x40000000u;
+constexpr uint32_t kOwnerMask = 0x3fffffffu;
+constexpr uint32_t kHandoff = 0x3ffffffeu;
+constexpr uint32_t kNotRecoverable = 0x3fffffffu;
+
+// onspin_mutex_t::kind bits. The attribute bits are set at init; kInconsistent
+// is written only by the owner of a robust lock.
+constexpr uint32_t kKindShared = 1u << 0;
+constexpr uint32_t kKindRobust = 1u << 1;
+constexpr uint32_t kKindErrorcheck = 1u << 2;
+constexpr uint32_t kKindInconsistent = 1u << 3;
+
+inline std::atomic_ref<uint32_t> word(onspin_mutex_t *m) noexcept {
+  return std::atomic_ref<uint32_t>(m->word);
+}
+
+inline uint32_t owner_of(uint32_t w) noexcept { return w & kOwnerMask; }
+
+inline uint32_t kind_of(onspin_mutex_t *m) noexcept {
+  return std::atomic_ref<uint32_t>(m->kind).load(std::memory_order_relaxed);
+}
+
+// Robust locks use non-private futex operations: the kernel wakes the waiters
+// of a dead owner with a shared wake.
+inline bool futex_is_shared(uint32_t kind) noexcept {
+  return (kind & (kKindShared | kKindRobust)) != 0;
+}
+
+// A deadline for a blocking call; no abstime means wait forever.
+struct deadline {
+  const timespec *abstime = nullptr;
+  clockid_t clock = CLOCK_MONOTONIC;
+};
+
+// Slow paths, reached when the single-CAS fast paths fail.
+//
+// `sleeper` marks a caller that has slept on this word already (a waiter
+// requeued from a condition variable): it takes the lock with WAITERS set,
+// because others may still sleep, and may accept a hand-off.
+int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noexcept;
+int unlock_slow(onspin_mutex_t *m, uint32_t key) noexcept;
+
+// Full lock and unlock, including the robust-list bookkeeping; what the C API
+// and the condition variable call.
+int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept;
+int unlock_full(onspin_mutex_t *m) noexcept;
+
+} // namespace onspin::detail

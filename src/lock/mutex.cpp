@@ -1,0 +1,228 @@
+// The mutex C API: attributes, init and destroy, and the fast paths. A free
+// lock is taken with one CAS of 0 -> our key and released with one CAS back;
+// everything else goes to the slow paths (mutex_slow.cpp) or, for robust
+// locks, through the robust-list bookkeeping below.
+#include <cerrno>
+
+#include "lock/lock_word.hpp"
+#include "platform/clock.hpp"
+#include "platform/robust_list.hpp"
+#include "platform/thread_self.hpp"
+#include "platform/tsan.hpp"
+#include "stats/stats.hpp"
+
+using namespace onspin::detail;
+
+namespace {
+
+constexpr auto relaxed = std::memory_order_relaxed;
+constexpr auto acquire = std::memory_order_acquire;
+constexpr auto release = std::memory_order_release;
+
+// onspin_mutexattr_t::flags
+constexpr uint32_t kAttrShared = 1u << 0;
+constexpr uint32_t kAttrRobust = 1u << 1;
+constexpr uint32_t kAttrErrorcheck = 1u << 2;
+constexpr uint32_t kAttrAll = kAttrShared | kAttrRobust | kAttrErrorcheck;
+
+inline bool take_free_lock(onspin_mutex_t *m, uint32_t key) {
+  uint32_t expected = 0;
+  return word(m).compare_exchange_strong(expected, key, acquire, relaxed);
+}
+
+inline bool release_uncontended(onspin_mutex_t *m, uint32_t key) {
+  uint32_t expected = key;
+  return word(m).compare_exchange_strong(expected, 0, release, relaxed);
+}
+
+// A trylock that found the word taken or odd: decide without waiting.
+int trylock_slow(onspin_mutex_t *m, uint32_t key) {
+  uint32_t w = word(m).load(relaxed);
+  for (;;) {
+    uint32_t owner = owner_of(w);
+    if (owner == kNotRecoverable) return ENOTRECOVERABLE;
+    if (owner != 0) return EBUSY; // held, or handed to a sleeper
+    if (word(m).compare_exchange_weak(w, key | (w & kWaiters), acquire, relaxed))
+      return (w & kOwnerDied) ? EOWNERDEAD : 0;
+  }
+}
+
+void set_inconsistent(onspin_mutex_t *m, bool on) {
+  std::atomic_ref<uint32_t> kind(m->kind);
+  if (on)
+    kind.fetch_or(kKindInconsistent, relaxed);
+  else
+    kind.fetch_and(~kKindInconsistent, relaxed);
+}
+
+// Robust locks announce the operation in list_op_pending before touching the
+// word and link the lock into the thread's list once it is theirs, so the
+// kernel finds it whenever the thread dies.
+enum class attempt { wait, try_once };
+
+int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper, attempt how) {
+  robust_head *head = self_robust_head();
+  if (head == nullptr) return ENOTSUP;
+  robust_set_pending(head, m);
+  int r;
+  if (!sleeper && take_free_lock(m, key))
+    r = 0;
+  else if (how == attempt::try_once)
+    r = trylock_slow(m, key);
+  else
+    r = lock_slow(m, key, when, sleeper);
+  if (r == EOWNERDEAD) tsan_owner_died();
+  if (r == 0 || r == EOWNERDEAD) {
+    tsan_robust_owner();
+    robust_link(head, m);
+  }
+  if (r == EOWNERDEAD) {
+    set_inconsistent(m, true);
+    count(stat::owner_died);
+  }
+  robust_clear_pending(head);
+  return r;
+}
+
+int unlock_robust(onspin_mutex_t *m, uint32_t key) {
+  uint32_t owner = owner_of(word(m).load(relaxed));
+  if (!is_self(owner)) return EPERM;
+  // A lock held across fork() is owned under the parent's TID and is not on
+  // the child's (fresh) list.
+  robust_head *head = owner == key ? self_robust_head() : nullptr;
+  if (head) {
+    robust_set_pending(head, m);
+    robust_unlink(m);
+  }
+  // An inconsistent lock must not be released: unlock_slow retires it.
+  const bool plain = !(kind_of(m) & kKindInconsistent);
+  int r = plain && release_uncontended(m, key) ? 0 : unlock_slow(m, key);
+  if (head) robust_clear_pending(head);
+  return r;
+}
+
+} // namespace
+
+namespace onspin::detail {
+
+int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept {
+  const uint32_t key = self_key();
+  if (kind_of(m) & kKindRobust) return lock_robust(m, key, when, sleeper, attempt::wait);
+  if (!sleeper && take_free_lock(m, key)) return 0;
+  return lock_slow(m, key, when, sleeper);
+}
+
+int unlock_full(onspin_mutex_t *m) noexcept {
+  const uint32_t key = self_key();
+  if (kind_of(m) & kKindRobust) return unlock_robust(m, key);
+  if (release_uncontended(m, key)) return 0;
+  return unlock_slow(m, key);
+}
+
+} // namespace onspin::detail
+
+extern "C" {
+
+int onspin_mutexattr_init(onspin_mutexattr_t *attr) {
+  if (attr == nullptr) return EINVAL;
+  attr->flags = 0;
+  return 0;
+}
+
+int onspin_mutexattr_destroy(onspin_mutexattr_t *attr) { return attr == nullptr ? EINVAL : 0; }
+
+static int set_flag(onspin_mutexattr_t *attr, uint32_t flag, int value, int off, int on) {
+  if (attr == nullptr || (value != off && value != on)) return EINVAL;
+  attr->flags = value == on ? (attr->flags | flag) : (attr->flags & ~flag);
+  return 0;
+}
+
+static int get_flag(const onspin_mutexattr_t *attr, uint32_t flag, int *out, int off, int on) {
+  if (attr == nullptr || out == nullptr) return EINVAL;
+  *out = (attr->flags & flag) ? on : off;
+  return 0;
+}
+
+int onspin_mutexattr_setpshared(onspin_mutexattr_t *attr, int pshared) {
+  return set_flag(attr, kAttrShared, pshared, ONSPIN_PROCESS_PRIVATE, ONSPIN_PROCESS_SHARED);
+}
+int onspin_mutexattr_getpshared(const onspin_mutexattr_t *attr, int *pshared) {
+  return get_flag(attr, kAttrShared, pshared, ONSPIN_PROCESS_PRIVATE, ONSPIN_PROCESS_SHARED);
+}
+int onspin_mutexattr_setrobust(onspin_mutexattr_t *attr, int robust) {
+  return set_flag(attr, kAttrRobust, robust, ONSPIN_MUTEX_STALLED, ONSPIN_MUTEX_ROBUST);
+}
+int onspin_mutexattr_getrobust(const onspin_mutexattr_t *attr, int *robust) {
+  return get_flag(attr, kAttrRobust, robust, ONSPIN_MUTEX_STALLED, ONSPIN_MUTEX_ROBUST);
+}
+int onspin_mutexattr_settype(onspin_mutexattr_t *attr, int type) {
+  return set_flag(attr, kAttrErrorcheck, type, ONSPIN_MUTEX_NORMAL, ONSPIN_MUTEX_ERRORCHECK);
+}
+int onspin_mutexattr_gettype(const onspin_mutexattr_t *attr, int *type) {
+  return get_flag(attr, kAttrErrorcheck, type, ONSPIN_MUTEX_NORMAL, ONSPIN_MUTEX_ERRORCHECK);
+}
+
+int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *attr) {
+  if (m == nullptr) return EINVAL;
+  const uint32_t flags = attr ? attr->flags : 0;
+  if (flags & ~kAttrAll) return EINVAL;
+  if ((flags & kAttrRobust) && self_robust_head() == nullptr) return ENOTSUP;
+  uint32_t kind = 0;
+  if (flags & kAttrShared) kind |= kKindShared;
+  if (flags & kAttrRobust) kind |= kKindRobust;
+  if (flags & kAttrErrorcheck) kind |= kKindErrorcheck;
+  *m = onspin_mutex_t ONSPIN_MUTEX_INITIALIZER;
+  m->kind = kind;
+  return 0;
+}
+
+int onspin_mutex_lock(onspin_mutex_t *m) {
+  if (__builtin_expect(m == nullptr, 0)) return EINVAL;
+  const uint32_t key = self_key();
+  if (__builtin_expect(!(kind_of(m) & kKindRobust), 1)) {
+    if (__builtin_expect(take_free_lock(m, key), 1)) return 0;
+    return lock_slow(m, key, deadline{}, false);
+  }
+  return lock_robust(m, key, deadline{}, false, attempt::wait);
+}
+
+int onspin_mutex_trylock(onspin_mutex_t *m) {
+  if (m == nullptr) return EINVAL;
+  const uint32_t key = self_key();
+  if (kind_of(m) & kKindRobust) return lock_robust(m, key, deadline{}, false, attempt::try_once);
+  if (take_free_lock(m, key)) return 0;
+  return trylock_slow(m, key);
+}
+
+int onspin_mutex_timedlock(onspin_mutex_t *m, clockid_t clockid, const struct timespec *abstime) {
+  if (m == nullptr || !valid_deadline(clockid, abstime)) return EINVAL;
+  return lock_full(m, deadline{abstime, clockid}, false);
+}
+
+int onspin_mutex_unlock(onspin_mutex_t *m) {
+  if (__builtin_expect(m == nullptr, 0)) return EINVAL;
+  const uint32_t key = self_key();
+  if (__builtin_expect(!(kind_of(m) & kKindRobust), 1)) {
+    if (__builtin_expect(release_uncontended(m, key), 1)) return 0;
+    return unlock_slow(m, key);
+  }
+  return unlock_robust(m, key);
+}
+
+int onspin_mutex_consistent(onspin_mutex_t *m) {
+  if (m == nullptr) return EINVAL;
+  const uint32_t kind = kind_of(m);
+  if (!(kind & kKindRobust) || !(kind & kKindInconsistent)) return EINVAL;
+  if (!is_self(owner_of(word(m).load(relaxed)))) return EPERM;
+  set_inconsistent(m, false);
+  return 0;
+}
+
+int onspin_mutex_destroy(onspin_mutex_t *m) {
+  if (m == nullptr) return EINVAL;
+  const uint32_t owner = owner_of(word(m).load(relaxed));
+  if (owner != 0 && owner != kNotRecoverable) return EBUSY;
+  return 0;
+}
+
+} // extern "C"

@@ -1,0 +1,24 @@
+// Thin wrappers over futex(2). They return errno values instead of setting
+// errno, and count every call in the statistics, so that tests can prove which
+// paths enter the kernel.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+
+namespace onspin::detail {
+
+// Sleeps while *addr == expected. abstime (may be null: no limit) is absolute
+// on clock (CLOCK_MONOTONIC or CLOCK_REALTIME). Returns 0 (woken, possibly
+// spuriously), EAGAIN (*addr != expected), ETIMEDOUT or EINTR.
+int futex_wait(uint32_t *addr, uint32_t expected, const timespec *abstime, clockid_t clock,
+               bool shared) noexcept;
+
+// Wakes up to n sleepers; returns how many were woken.
+int futex_wake(uint32_t *addr, int n, bool shared) noexcept;
+
+// If *from == expected, wakes one sleeper on `from` and moves the others to
+// `to`. Returns the number woken or moved, or -EAGAIN if *from changed.
+int futex_requeue(uint32_t *from, uint32_t expected, uint32_t *to, bool shared) noexcept;
+
+} // namespace onspin::detail

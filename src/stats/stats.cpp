@@ -1,0 +1,133 @@
+#include "stats/stats.hpp"
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <onspin/onspin.h>
+#include <pthread.h>
+
+namespace onspin::detail {
+namespace {
+
+constexpr int kStats = static_cast<int>(stat::count_);
+static_assert(sizeof(onspin_stats) == kStats * sizeof(uint64_t), "one counter per stat");
+
+// One thread's counters. A plain initial-exec TLS block: counting is a load
+// and a store at a fixed %fs offset, with no TLS wrapper or __tls_get_addr
+// call on the slow paths. Only the owning thread writes `count`; readers load
+// it atomically (relaxed), under the registry lock.
+struct thread_block {
+  uint64_t count[kStats];
+  uint64_t base[kStats]; // value at the last reset (registry lock)
+  thread_block *prev;
+  thread_block *next;
+  bool registered;
+};
+
+__thread thread_block tls_block __attribute__((tls_model("initial-exec")));
+
+// Registry of live threads' blocks plus the totals of exited threads.
+struct registry {
+  std::mutex lock;
+  thread_block *head = nullptr;
+  std::array<uint64_t, kStats> retired{};
+  pthread_key_t exit_key; // its destructor retires a thread's block
+};
+
+void retire_locked(registry &r, thread_block *b) {
+  for (int i = 0; i < kStats; ++i)
+    r.retired[i] += __atomic_load_n(&b->count[i], __ATOMIC_RELAXED) - b->base[i];
+  if (b->prev)
+    b->prev->next = b->next;
+  else
+    r.head = b->next;
+  if (b->next) b->next->prev = b->prev;
+  b->prev = b->next = nullptr;
+  b->registered = false;
+}
+
+registry &reg();
+
+void retire_at_thread_exit(void *block) {
+  std::lock_guard<std::mutex> g(reg().lock);
+  retire_locked(reg(), static_cast<thread_block *>(block));
+}
+
+// fork(): hold the registry lock across it so the child never inherits it
+// held; in the child, fold the blocks of threads that did not survive.
+void prepare_fork();
+void parent_after_fork();
+void child_after_fork();
+
+registry &reg() {
+  static registry *r = [] {
+    auto *n = new registry; // never destroyed: threads may exit after main
+    pthread_key_create(&n->exit_key, retire_at_thread_exit);
+    pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
+    return n;
+  }();
+  return *r;
+}
+
+void prepare_fork() { reg().lock.lock(); }
+void parent_after_fork() { reg().lock.unlock(); }
+void child_after_fork() {
+  registry &r = reg();
+  for (thread_block *b = r.head, *next; b; b = next) {
+    next = b->next;
+    if (b != &tls_block) retire_locked(r, b);
+  }
+  r.lock.unlock();
+}
+
+[[gnu::cold, gnu::noinline]] void register_thread() {
+  registry &r = reg();
+  std::lock_guard<std::mutex> g(r.lock);
+  thread_block &b = tls_block;
+  b.prev = nullptr;
+  b.next = r.head;
+  if (b.next) b.next->prev = &b;
+  r.head = &b;
+  b.registered = true;
+  pthread_setspecific(r.exit_key, &b);
+}
+
+[[gnu::constructor]] void init_registry() { reg(); }
+
+} // namespace
+
+void count(stat s, uint64_t n) noexcept {
+  thread_block &b = tls_block;
+  if (__builtin_expect(!b.registered, 0)) register_thread();
+  uint64_t &c = b.count[static_cast<int>(s)];
+  __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+} // namespace onspin::detail
+
+using namespace onspin::detail;
+
+extern "C" int onspin_stats_get(struct onspin_stats *out) {
+  if (out == nullptr) return EINVAL;
+  std::array<uint64_t, kStats> sum;
+  {
+    std::lock_guard<std::mutex> g(reg().lock);
+    sum = reg().retired;
+    for (thread_block *b = reg().head; b; b = b->next)
+      for (int i = 0; i < kStats; ++i)
+        sum[i] += __atomic_load_n(&b->count[i], __ATOMIC_RELAXED) - b->base[i];
+  }
+  std::memcpy(out, sum.data(), sizeof(*out));
+  return 0;
+}
+
+extern "C" void onspin_stats_reset(void) {
+  // Counters belong to their threads, which increment them without atomic
+  // read-modify-write: a reset records a baseline instead of writing zeros.
+  std::lock_guard<std::mutex> g(reg().lock);
+  reg().retired.fill(0);
+  for (thread_block *b = reg().head; b; b = b->next)
+    for (int i = 0; i < kStats; ++i)
+      b->base[i] = __atomic_load_n(&b->count[i], __ATOMIC_RELAXED);
+}

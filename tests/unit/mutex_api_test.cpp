@@ -1,0 +1,205 @@
+// The mutex C API: every call and every error path.
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <gtest/gtest.h>
+#include <onspin/onspin.h>
+
+#include "support/test_support.hpp"
+
+using namespace onspin::test;
+
+TEST(MutexAttr, DefaultsAndSetters) {
+  onspin_mutexattr_t a;
+  ASSERT_EQ(onspin_mutexattr_init(&a), 0);
+  int v = -1;
+  EXPECT_EQ(onspin_mutexattr_getpshared(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_PROCESS_PRIVATE);
+  EXPECT_EQ(onspin_mutexattr_getrobust(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_MUTEX_STALLED);
+  EXPECT_EQ(onspin_mutexattr_gettype(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_MUTEX_NORMAL);
+
+  EXPECT_EQ(onspin_mutexattr_setpshared(&a, ONSPIN_PROCESS_SHARED), 0);
+  EXPECT_EQ(onspin_mutexattr_setrobust(&a, ONSPIN_MUTEX_ROBUST), 0);
+  EXPECT_EQ(onspin_mutexattr_settype(&a, ONSPIN_MUTEX_ERRORCHECK), 0);
+  EXPECT_EQ(onspin_mutexattr_getpshared(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_PROCESS_SHARED);
+  EXPECT_EQ(onspin_mutexattr_getrobust(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_MUTEX_ROBUST);
+  EXPECT_EQ(onspin_mutexattr_gettype(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_MUTEX_ERRORCHECK);
+  EXPECT_EQ(onspin_mutexattr_destroy(&a), 0);
+}
+
+TEST(MutexAttr, RejectsBadInput) {
+  onspin_mutexattr_t a;
+  int v;
+  EXPECT_EQ(onspin_mutexattr_init(nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_destroy(nullptr), EINVAL);
+  ASSERT_EQ(onspin_mutexattr_init(&a), 0);
+  EXPECT_EQ(onspin_mutexattr_setpshared(&a, 2), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_setrobust(&a, -1), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_settype(&a, 7), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_setpshared(nullptr, 0), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_getpshared(&a, nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_getrobust(nullptr, &v), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_gettype(&a, nullptr), EINVAL);
+  // A rejected setter changed nothing.
+  EXPECT_EQ(onspin_mutexattr_getpshared(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_PROCESS_PRIVATE);
+
+  onspin_mutexattr_t garbage{0xff00};
+  onspin_mutex_t m;
+  EXPECT_EQ(onspin_mutex_init(&m, &garbage), EINVAL);
+}
+
+TEST(Mutex, NullPointersAreEinval) {
+  timespec ts = in_ms(10);
+  EXPECT_EQ(onspin_mutex_init(nullptr, nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutex_lock(nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutex_trylock(nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutex_timedlock(nullptr, CLOCK_MONOTONIC, &ts), EINVAL);
+  EXPECT_EQ(onspin_mutex_unlock(nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutex_consistent(nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutex_destroy(nullptr), EINVAL);
+}
+
+TEST(Mutex, StaticInitializerAndInitAgree) {
+  onspin_mutex_t a = ONSPIN_MUTEX_INITIALIZER, b;
+  ASSERT_EQ(onspin_mutex_init(&b, nullptr), 0);
+  EXPECT_EQ(0, memcmp(&a, &b, sizeof a));
+  EXPECT_EQ(sizeof(onspin_mutex_t), 40u);
+}
+
+TEST(Mutex, LockUnlockTrylock) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  EXPECT_EQ(onspin_mutex_trylock(&m), EBUSY); // held by us: busy, not a relock
+  std::thread([&] { EXPECT_EQ(onspin_mutex_trylock(&m), EBUSY); }).join();
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  ASSERT_EQ(onspin_mutex_trylock(&m), 0);
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  EXPECT_EQ(onspin_mutex_destroy(&m), 0);
+}
+
+TEST(Mutex, RelockByOwnerIsEdeadlkInBothTypes) {
+  for (int type : {ONSPIN_MUTEX_NORMAL, ONSPIN_MUTEX_ERRORCHECK}) {
+    onspin_mutexattr_t a;
+    onspin_mutexattr_init(&a);
+    onspin_mutexattr_settype(&a, type);
+    onspin_mutex_t m;
+    ASSERT_EQ(onspin_mutex_init(&m, &a), 0);
+    ASSERT_EQ(onspin_mutex_lock(&m), 0);
+    EXPECT_EQ(onspin_mutex_lock(&m), EDEADLK);
+    timespec ts = in_ms(1000);
+    EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &ts), EDEADLK);
+    EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+    EXPECT_EQ(onspin_mutex_unlock(&m), EPERM) << "second unlock";
+  }
+}
+
+TEST(Mutex, UnlockByNonOwnerIsEpermAndChangesNothing) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  EXPECT_EQ(onspin_mutex_unlock(&m), EPERM) << "unlocked mutex";
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  std::thread([&] { EXPECT_EQ(onspin_mutex_unlock(&m), EPERM); }).join();
+  // Still ours: another thread cannot take it.
+  std::thread([&] { EXPECT_EQ(onspin_mutex_trylock(&m), EBUSY); }).join();
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+}
+
+TEST(Mutex, DestroyLockedIsEbusyAndLeavesItUsable) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  EXPECT_EQ(onspin_mutex_destroy(&m), EBUSY);
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  EXPECT_EQ(onspin_mutex_destroy(&m), 0);
+}
+
+TEST(Mutex, TimedlockRejectsBadDeadlines) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  timespec ok = in_ms(100);
+  timespec neg_ns = ok, big_ns = ok, neg_s{-1, 0};
+  neg_ns.tv_nsec = -1;
+  big_ns.tv_nsec = 1000000000;
+  EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &neg_ns), EINVAL);
+  EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &big_ns), EINVAL);
+  EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &neg_s), EINVAL);
+  EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_PROCESS_CPUTIME_ID, &ok), EINVAL);
+  // None of them took or damaged the lock.
+  EXPECT_EQ(onspin_mutex_trylock(&m), 0);
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+}
+
+TEST(Mutex, TimedlockTakesAFreeLockAndTimesOutOnAHeldOne) {
+  for (clockid_t clock : {CLOCK_MONOTONIC, CLOCK_REALTIME}) {
+    onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+    timespec soon = in_ms(1000, clock);
+    ASSERT_EQ(onspin_mutex_timedlock(&m, clock, &soon), 0);
+    std::thread([&] {
+      timespec deadline = in_ms(50, clock);
+      EXPECT_EQ(onspin_mutex_timedlock(&m, clock, &deadline), ETIMEDOUT);
+      EXPECT_TRUE(reached(deadline, clock)) << "returned before its deadline";
+      timespec past = in_ms(-10, clock);
+      EXPECT_EQ(onspin_mutex_timedlock(&m, clock, &past), ETIMEDOUT);
+    }).join();
+    EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  }
+}
+
+TEST(Mutex, TimedlockSucceedsWhenReleasedBeforeTheDeadline) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  std::thread t([&] {
+    timespec deadline = in_ms(10000);
+    EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &deadline), 0);
+    EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  t.join();
+}
+
+TEST(Mutex, ConsistentOnNonRobustIsEinval) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  EXPECT_EQ(onspin_mutex_consistent(&m), EINVAL);
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+}
+
+TEST(Mutex, WaiterSleepsAndIsWoken) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  onspin_stats_reset();
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  std::atomic<bool> got{false};
+  std::thread t([&] {
+    EXPECT_EQ(onspin_mutex_lock(&m), 0);
+    got = true;
+    EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  });
+  // Held far longer than any spin budget: the waiter must go to sleep.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(got.load());
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  t.join();
+  EXPECT_TRUE(got.load());
+  onspin_stats s = stats();
+  EXPECT_EQ(s.contended, 1u);
+  EXPECT_GE(s.futex_waits, 1u);
+  EXPECT_GE(s.futex_wakes, 1u);
+}
+
+TEST(Mutex, ForkChildReleasesLockHeldInParent) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  pid_t pid = fork_child([&] {
+    // The pthread_atfork pattern: the child releases what the parent held.
+    if (onspin_mutex_unlock(&m) != 0) return 1;
+    if (onspin_mutex_lock(&m) != 0) return 2;
+    return onspin_mutex_unlock(&m) == 0 ? 0 : 3;
+  });
+  EXPECT_EQ(wait_child(pid), 0);
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+}
