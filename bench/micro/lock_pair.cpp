@@ -44,7 +44,8 @@ struct ttas_spinlock {
     for (;;) {
       uint32_t expected = 0;
       if (word.compare_exchange_weak(expected, 1, std::memory_order_acquire)) return;
-      while (word.load(std::memory_order_relaxed) != 0) __builtin_ia32_pause();
+      while (word.load(std::memory_order_relaxed) != 0)
+        __builtin_ia32_pause();
     }
   }
   void unlock() { word.store(0, std::memory_order_release); }

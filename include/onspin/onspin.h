@@ -48,14 +48,14 @@ extern "C" {
  * list that the kernel walks when a thread dies (see onspin_mutexattr_setrobust).
  */
 typedef struct onspin_mutex {
-  uint32_t word;     /* owner TID | OWNER_DIED (bit 30) | WAITERS (bit 31) */
-  uint32_t kind;     /* ONSPIN_MUTEX_* attribute bits and robust state */
-  uint32_t spin_ns;  /* budget oracle: spin time this lock has learned */
+  uint32_t word;      /* owner TID | OWNER_DIED (bit 30) | WAITERS (bit 31) */
+  uint32_t kind;      /* ONSPIN_MUTEX_* attribute bits and robust state */
+  uint32_t spin_ns;   /* budget oracle: spin time this lock has learned */
   uint32_t fair_at;   /* next fair hand-off is due at this time (us, wraps) */
   uint32_t reserved1; /* zero */
   uint32_t reserved2; /* zero */
-  void *robust_prev; /* robust list link (glibc layout) */
-  void *robust_next; /* robust list link (glibc layout) */
+  void *robust_prev;  /* robust list link (glibc layout) */
+  void *robust_next;  /* robust list link (glibc layout) */
 } onspin_mutex_t;
 
 /* A private, non-robust mutex, equal to onspin_mutex_init(m, NULL). */
