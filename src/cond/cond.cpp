@@ -49,7 +49,7 @@ void record_mutex(onspin_cond_t *c, onspin_mutex_t *m) {
 }
 
 int cond_wait(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
-  if (!is_self(owner_of(word(m).load(relaxed)))) return EPERM;
+  if (!is_self(owner_of(word(m).load(relaxed)), kind_of(m) & kKindRobust)) return EPERM;
   record_mutex(c, m);
   const bool shared = cond_futex_shared(c);
   count(stat::cond_waits);

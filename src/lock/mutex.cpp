@@ -86,7 +86,7 @@ int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper, at
 
 int unlock_robust(onspin_mutex_t *m, uint32_t key) {
   uint32_t owner = owner_of(word(m).load(relaxed));
-  if (!is_self(owner)) return EPERM;
+  if (!is_self(owner, true)) return EPERM;
   // A lock held across fork() is owned under the parent's TID and is not on
   // the child's (fresh) list.
   robust_head *head = owner == key ? self_robust_head() : nullptr;
@@ -106,15 +106,15 @@ int unlock_robust(onspin_mutex_t *m, uint32_t key) {
 namespace onspin::detail {
 
 int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept {
+  if (kind_of(m) & kKindRobust) return lock_robust(m, self_tid(), when, sleeper, attempt::wait);
   const uint32_t key = self_key();
-  if (kind_of(m) & kKindRobust) return lock_robust(m, key, when, sleeper, attempt::wait);
   if (!sleeper && take_free_lock(m, key)) return 0;
   return lock_slow(m, key, when, sleeper);
 }
 
 int unlock_full(onspin_mutex_t *m) noexcept {
+  if (kind_of(m) & kKindRobust) return unlock_robust(m, self_tid());
   const uint32_t key = self_key();
-  if (kind_of(m) & kKindRobust) return unlock_robust(m, key);
   if (release_uncontended(m, key)) return 0;
   return unlock_slow(m, key);
 }
@@ -183,13 +183,14 @@ int onspin_mutex_lock(onspin_mutex_t *m) {
     if (__builtin_expect(take_free_lock(m, key), 1)) return 0;
     return lock_slow(m, key, deadline{}, false);
   }
-  return lock_robust(m, key, deadline{}, false, attempt::wait);
+  return lock_robust(m, self_tid(), deadline{}, false, attempt::wait);
 }
 
 int onspin_mutex_trylock(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
+  if (kind_of(m) & kKindRobust)
+    return lock_robust(m, self_tid(), deadline{}, false, attempt::try_once);
   const uint32_t key = self_key();
-  if (kind_of(m) & kKindRobust) return lock_robust(m, key, deadline{}, false, attempt::try_once);
   if (take_free_lock(m, key)) return 0;
   return trylock_slow(m, key);
 }
@@ -206,14 +207,14 @@ int onspin_mutex_unlock(onspin_mutex_t *m) {
     if (__builtin_expect(release_uncontended(m, key), 1)) return 0;
     return unlock_slow(m, key);
   }
-  return unlock_robust(m, key);
+  return unlock_robust(m, self_tid());
 }
 
 int onspin_mutex_consistent(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
   const uint32_t kind = kind_of(m);
   if (!(kind & kKindRobust) || !(kind & kKindInconsistent)) return EINVAL;
-  if (!is_self(owner_of(word(m).load(relaxed)))) return EPERM;
+  if (!is_self(owner_of(word(m).load(relaxed)), true)) return EPERM;
   set_inconsistent(m, false);
   return 0;
 }

@@ -82,14 +82,15 @@ struct wait_clock {
 // What one look at the lock word found, from a spinner's point of view.
 enum class look { taken, not_recoverable, reserved, owner_off, go_on };
 
-look look_once(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, int *result) {
+look look_once(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, bool ask,
+               int *result) {
   uint32_t w = word(m).load(relaxed);
   while (free_for(w, sleeper))
     if (try_take(m, w, key, sleeper, result)) return look::taken;
   uint32_t owner = owner_of(w);
   if (owner == kNotRecoverable) return look::not_recoverable;
   if (owner == kHandoff) return look::reserved; // handed to a sleeper: join them
-  if (owner_on_cpu(o, owner) == owner_state::off) return look::owner_off;
+  if (ask && owner_on_cpu(o, owner) == owner_state::off) return look::owner_off;
   return look::go_on;
 }
 
@@ -107,15 +108,15 @@ constexpr int kProbeTurns = 8;
 // waits on short critical sections end within it, and then the slow path
 // costs what a test-and-test-and-set lock pays. Only a longer spin claims
 // one of the per-lock spinner slots and runs against the clock.
-bool spin_for_lock(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, int *result,
-                   wait_clock &clock) {
-  if (o.kind == oracle_kind::none) {
+bool spin_for_lock(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, bool ask,
+                   int *result, wait_clock &clock) {
+  if (o.kind.load(relaxed) == oracle_kind::none) {
     count(stat::spin_skip_oracle);
     return false;
   }
   look seen = look::go_on;
   for (int turn = 0; turn < kProbeTurns && seen == look::go_on; ++turn) {
-    seen = look_once(m, o, key, sleeper, result);
+    seen = look_once(m, o, key, sleeper, ask, result);
     if (seen == look::go_on) cpu_relax();
   }
   if (seen == look::go_on) {
@@ -124,13 +125,18 @@ bool spin_for_lock(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleepe
       return false;
     }
     const uint32_t cap = cfg().spin_cap_ns;
-    const uint32_t limit = o.kind == oracle_kind::budget ? budget::limit_ns(m, cap) : cap;
+    const uint32_t limit =
+        o.kind.load(relaxed) == oracle_kind::budget ? budget::limit_ns(m, cap) : cap;
     const uint64_t start = now_ns();
     if (clock.start == 0) clock.start = start;
-    for (unsigned turn = 1; (seen = look_once(m, o, key, sleeper, result)) == look::go_on; ++turn) {
+    for (unsigned turn = 1; (seen = look_once(m, o, key, sleeper, ask, result)) == look::go_on;
+         ++turn) {
       // The clock every 8 turns: the limit is microseconds, a turn ~25 ns.
       if (turn % 8 == 0 && now_ns() - start >= limit) {
         count(stat::spin_stop_budget);
+        // With bpf the owner read ON all along: a long critical section, or
+        // a stale map (removed while we run).
+        if (o.kind.load(relaxed) == oracle_kind::bpf) oracle_spin_ran_out();
         break;
       }
       cpu_relax();
@@ -205,15 +211,20 @@ bool handoff_due(onspin_mutex_t *m) {
 
 int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noexcept {
   count(stat::contended);
-  if (is_self(owner_of(word(m).load(relaxed)))) return EDEADLK;
+  const uint32_t kind = kind_of(m);
+  const bool robust = kind & kKindRobust;
+  if (is_self(owner_of(word(m).load(relaxed)), robust)) return EDEADLK;
   const oracle &o = current_oracle();
-  const bool shared = futex_is_shared(kind_of(m));
+  const bool shared = futex_is_shared(kind);
+  // Robust locks hold namespace TIDs; when the oracle's keys are root TIDs
+  // (a child PID namespace) it cannot answer for their owners.
+  const bool ask = !(robust && o.root_keys);
   wait_clock clock;
   // Budget learning: how long this acquisition waited in all. After a spin
   // that took the lock, the spin's closing clock reading says it. A wait that
   // ended within the probe read no clock and teaches nothing.
   const auto done = [&](int result, bool slept) {
-    if (o.kind == oracle_kind::budget && clock.start != 0)
+    if (o.kind.load(relaxed) == oracle_kind::budget && clock.start != 0)
       budget::learn(m, (slept ? now_ns() : clock.last) - clock.start, cfg().spin_cap_ns);
     return result;
   };
@@ -228,7 +239,7 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
       if (take_if_free(m, key, sleeper, &result)) return done(result, true);
       return give_up();
     }
-    if (spin_for_lock(m, o, key, sleeper, &result, clock)) return done(result, false);
+    if (spin_for_lock(m, o, key, sleeper, ask, &result, clock)) return done(result, false);
 
     // Sleep: announce ourselves with WAITERS, then wait while the word still
     // holds the value we saw, so an unlock in between cannot be missed.
@@ -260,7 +271,7 @@ int unlock_slow(onspin_mutex_t *m, uint32_t key) noexcept {
   const bool shared = futex_is_shared(kind);
   uint32_t w = word(m).load(relaxed);
   for (;;) {
-    if (!is_self(owner_of(w))) return EPERM;
+    if (!is_self(owner_of(w), kind & kKindRobust)) return EPERM;
     if (kind & kKindInconsistent) {
       // A robust lock released without onspin_mutex_consistent(): it is
       // unusable from now on, and every waiter must hear so.

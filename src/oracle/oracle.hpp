@@ -2,10 +2,13 @@
 // key running on a CPU right now? The answer is a hint (a switch may happen a
 // moment later), so every spin stays bounded in time whatever it says.
 //
-// The oracle is chosen once per process. Its answer is a switch on that
-// choice, not an indirect call: an owner-aware oracle's answer is one load.
+// The oracle is chosen once per process, at the first contended lock (never
+// at library load: most processes never contend). Its answer is a switch on
+// that choice, not an indirect call; for `bpf` it is one load from a mapped
+// array.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace onspin::detail {
@@ -15,24 +18,37 @@ enum class owner_state : uint8_t { off, on, unknown };
 enum class oracle_kind : uint8_t {
   none,   // never spin: a plain futex mutex
   budget, // no owner information: spin for a learned time budget
+  bpf,    // on_cpu[tid] kept by an eBPF sched_switch program
 };
 
 struct oracle {
-  oracle_kind kind;
-  const char *name;
-  const char *reason;
+  // May drop from bpf to budget while the process runs (the administrator
+  // removed the pinned map); `slots` stays mapped, so a racing reader still
+  // reads valid memory.
+  std::atomic<oracle_kind> kind{oracle_kind::budget};
+  const uint32_t *slots = nullptr; // bpf: on_cpu, indexed by owner key
+  uint32_t entries = 0;
+  // The process is in a child PID namespace and ordinary locks' keys are
+  // root TIDs; robust locks' keys (namespace TIDs) are then not the map's.
+  bool root_keys = false;
 };
 
-// The process's oracle, decided at the first call from ONSPIN_ORACLE.
+// The process's oracle, chosen at the first call from ONSPIN_ORACLE.
 const oracle &current_oracle() noexcept;
 
-inline owner_state owner_on_cpu(const oracle &o, uint32_t /*owner_key*/) noexcept {
-  switch (o.kind) {
-  case oracle_kind::none:
-  case oracle_kind::budget:
-    return owner_state::unknown;
-  }
-  return owner_state::unknown;
+// A counted spin ran out of time while the oracle said the owner was running:
+// a long critical section, or a stale oracle. Rate-limited check of the latter.
+void oracle_spin_ran_out() noexcept;
+
+// The calling thread's TID in the root PID namespace, when the oracle can
+// tell (bpf in a child PID namespace); 0 otherwise.
+uint32_t oracle_root_tid() noexcept;
+
+inline owner_state owner_on_cpu(const oracle &o, uint32_t owner_key) noexcept {
+  if (o.kind.load(std::memory_order_relaxed) != oracle_kind::bpf) return owner_state::unknown;
+  if (owner_key >= o.entries) return owner_state::unknown;
+  return __atomic_load_n(&o.slots[owner_key], __ATOMIC_RELAXED) ? owner_state::on
+                                                                : owner_state::off;
 }
 
 } // namespace onspin::detail

@@ -1,42 +1,140 @@
-// Chooses the process's oracle from ONSPIN_ORACLE (see config/config.hpp).
+// Chooses the process's oracle from ONSPIN_ORACLE (see config/config.hpp):
+//   auto   rseq if the kernel advertises it (not in this build), else bpf if
+//          its map can be opened or loaded, else budget
+//   bpf    bpf, or budget with the reason it failed
+//   budget, none as asked
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <onspin/onspin.h>
+
 #include "config/config.hpp"
 #include "oracle/oracle.hpp"
-
-#include <onspin/onspin.h>
+#include "platform/clock.hpp"
+#ifdef ONSPIN_HAVE_BPF
+#include "oracle/bpf/bpf_oracle.hpp"
+#endif
 
 namespace onspin::detail {
 namespace {
 
-oracle choose() noexcept {
+oracle the_oracle;
+char reason_text[320];
+std::atomic<const char *> reason{reason_text};
+
+const char *name_of(oracle_kind k) {
+  switch (k) {
+  case oracle_kind::none:
+    return "none";
+  case oracle_kind::budget:
+    return "budget";
+  case oracle_kind::bpf:
+    return "bpf";
+  }
+  return "budget";
+}
+
+void set(oracle_kind k, const char *fmt, const char *detail = "") {
+  std::snprintf(reason_text, sizeof reason_text, fmt, detail);
+  the_oracle.kind.store(k, std::memory_order_release);
+}
+
+#ifdef ONSPIN_HAVE_BPF
+bpf::view bpf_view;
+
+bool try_bpf(const char *request) {
+  char why[256];
+  if (!bpf::open(&bpf_view, why, sizeof why)) {
+    std::snprintf(reason_text, sizeof reason_text, "%s: no bpf oracle (%s); using budget", request,
+                  why);
+    the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
+    return false;
+  }
+  the_oracle.slots = bpf_view.slots;
+  the_oracle.entries = bpf_view.entries;
+  the_oracle.root_keys = bpf_view.root_keys;
+  std::snprintf(reason_text, sizeof reason_text, "%s: bpf oracle %s", request, why);
+  the_oracle.kind.store(oracle_kind::bpf, std::memory_order_release);
+  return true;
+}
+#else
+bool try_bpf(const char *request) {
+  std::snprintf(reason_text, sizeof reason_text,
+                "%s: this build has no bpf oracle (built without clang, bpftool, libbpf or "
+                "BTF); using budget",
+                request);
+  the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
+  return false;
+}
+#endif
+
+void choose() noexcept {
   switch (cfg().oracle) {
   case oracle_request::none:
-    return {oracle_kind::none, "none", "ONSPIN_ORACLE=none: waiters never spin"};
+    set(oracle_kind::none, "ONSPIN_ORACLE=none: waiters never spin");
+    return;
   case oracle_request::budget:
-    return {oracle_kind::budget, "budget", "ONSPIN_ORACLE=budget"};
-  case oracle_request::bpf:
-    return {oracle_kind::budget, "budget",
-            "ONSPIN_ORACLE=bpf, but this build has no bpf oracle; using budget"};
+    set(oracle_kind::budget, "ONSPIN_ORACLE=budget");
+    return;
   case oracle_request::rseq:
-    return {oracle_kind::budget, "budget",
-            "ONSPIN_ORACLE=rseq, but this build has no rseq oracle; using budget"};
+    set(oracle_kind::budget,
+        "ONSPIN_ORACLE=rseq, but this build has no rseq oracle (it needs the patched kernel); "
+        "using budget");
+    return;
+  case oracle_request::bpf:
+    try_bpf("ONSPIN_ORACLE=bpf");
+    return;
   case oracle_request::auto_:
-    break;
+    try_bpf("auto (no rseq oracle in this build)");
+    return;
   }
-  return {oracle_kind::budget, "budget",
-          "auto: this build has no owner-aware oracle (bpf, rseq); using budget"};
 }
+
+std::once_flag chosen;
 
 } // namespace
 
 const oracle &current_oracle() noexcept {
-  static const oracle o = choose();
-  return o;
+  std::call_once(chosen, choose);
+  return the_oracle;
+}
+
+void oracle_spin_ran_out() noexcept {
+#ifdef ONSPIN_HAVE_BPF
+  // Only a pinned map can go stale under us: a map loaded here stays
+  // attached for the life of the process. Check at most every 100 ms.
+  static std::atomic<uint64_t> next_check{0};
+  if (the_oracle.kind.load(std::memory_order_relaxed) != oracle_kind::bpf || !bpf_view.pinned)
+    return;
+  const uint64_t now = now_ns();
+  uint64_t due = next_check.load(std::memory_order_relaxed);
+  if (now < due || !next_check.compare_exchange_strong(due, now + 100000000)) return;
+  if (bpf::pin_present()) return;
+  static char stale[] = "the pinned bpf map was removed while this process ran (onspin oracle "
+                        "remove): its states are stale; using budget";
+  reason.store(stale, std::memory_order_release);
+  the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
+#endif
+}
+
+uint32_t oracle_root_tid() noexcept {
+#ifdef ONSPIN_HAVE_BPF
+  const oracle &o = current_oracle();
+  if (o.kind.load(std::memory_order_relaxed) != oracle_kind::bpf || !o.root_keys) return 0;
+  return bpf::root_tid(bpf_view);
+#else
+  return 0;
+#endif
 }
 
 } // namespace onspin::detail
 
-extern "C" const char *onspin_oracle_name(void) { return onspin::detail::current_oracle().name; }
+extern "C" const char *onspin_oracle_name(void) {
+  using namespace onspin::detail;
+  return name_of(current_oracle().kind.load(std::memory_order_acquire));
+}
 
 extern "C" const char *onspin_oracle_reason(void) {
-  return onspin::detail::current_oracle().reason;
+  onspin::detail::current_oracle();
+  return onspin::detail::reason.load(std::memory_order_acquire);
 }

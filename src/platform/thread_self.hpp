@@ -1,5 +1,11 @@
-// The calling thread's lock key: its TID, cached in one initial-exec TLS word
-// so that the fast paths read it with a single %fs-relative load.
+// The calling thread's identity as lock keys, cached in TLS so that the fast
+// paths read the key with a single %fs-relative load.
+//
+// Two keys, equal outside PID namespaces:
+//  - the oracle key, for ordinary locks: the TID as the root PID namespace
+//    sees it, which is what the bpf oracle's map is indexed by;
+//  - the namespace TID (gettid()), for robust locks: the kernel's robust-list
+//    walk at thread death compares the lock word with it.
 #pragma once
 
 #include <cstdint>
@@ -12,21 +18,27 @@ namespace onspin::detail {
 
 uint32_t self_key_slow() noexcept;
 
+// The oracle key (see above). Inside a child PID namespace the first call of
+// each thread asks the oracle for the root TID (one system call).
 inline uint32_t self_key() noexcept {
   uint32_t key = onspin_tls_key;
   if (__builtin_expect(key == 0, 0)) key = self_key_slow();
   return key;
 }
 
-// The key this thread had before the last fork() (0 if none): the child's
-// forking thread still owns, and may release, the locks it held in the parent.
-uint32_t self_prefork_key() noexcept;
+// gettid(), cached: the key of robust locks.
+uint32_t self_tid() noexcept;
 
-inline bool is_self(uint32_t owner) noexcept {
-  if (owner == self_key()) return true;
-  uint32_t before_fork = self_prefork_key();
-  return before_fork != 0 && owner == before_fork;
-}
+// The lock key of this thread for a robust or an ordinary lock.
+inline uint32_t self_key_for(bool robust) noexcept { return robust ? self_tid() : self_key(); }
+
+// Whether `owner` (a lock word's owner field) is the calling thread. After a
+// fork() the child's forking thread still owns, and may release, the locks it
+// held in the parent under its old TID.
+bool is_self(uint32_t owner, bool robust) noexcept;
+
+// The process runs in a child PID namespace (checked once).
+bool in_child_pid_namespace() noexcept;
 
 // getpid(), cached and refreshed after fork().
 uint32_t self_pid() noexcept;

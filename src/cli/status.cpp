@@ -1,0 +1,131 @@
+#include "cli/status.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <grp.h>
+#include <onspin/onspin.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "oracle/bpf/bpf_oracle.hpp"
+#include "oracle/oracle.hpp"
+#include "platform/clock.hpp"
+
+namespace onspin::cli {
+namespace bpf = onspin::detail::bpf;
+using onspin::detail::current_oracle;
+using onspin::detail::now_ns;
+using onspin::detail::oracle_kind;
+
+namespace {
+
+void print_pin() {
+  struct stat st {};
+  if (stat(bpf::kPinMap, &st) != 0) {
+    std::printf("pin:        none at %s (install with: onspin oracle install)\n", bpf::kPinMap);
+    return;
+  }
+  const struct group *g = getgrgid(st.st_gid);
+  std::printf("pin:        %s, group %s, mode %04o\n", bpf::kPinMap, g ? g->gr_name : "?",
+              st.st_mode & 07777);
+}
+
+struct self_check {
+  double busy_on_share = 0;   // fraction of reads of a busy thread that said ON
+  uint64_t off_median_ns = 0; // from "about to sleep" to the first OFF read
+  uint64_t off_max_ns = 0;
+  bool ok = false;
+};
+
+// A helper thread alternates busy and asleep; this thread reads its slot.
+self_check run_self_check(const onspin::detail::oracle &o) {
+  std::atomic<uint32_t> tid{0};
+  std::atomic<int> phase{0}; // 1: busy, 2: about to sleep, 3: stop
+  std::atomic<uint64_t> sleep_at{0};
+  std::thread worker([&] {
+    tid = static_cast<uint32_t>(syscall(SYS_gettid));
+    for (;;) {
+      int p = phase.load();
+      if (p == 3) return;
+      if (p == 2) {
+        sleep_at = now_ns();
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        phase.compare_exchange_strong(p, 1);
+      }
+    }
+  });
+  while (tid.load() == 0)
+    std::this_thread::yield();
+  const uint32_t key = tid.load();
+  self_check r;
+  if (key >= o.entries) {
+    phase = 3;
+    worker.join();
+    return r;
+  }
+  auto read = [&] { return __atomic_load_n(&o.slots[key], __ATOMIC_RELAXED) != 0; };
+  uint64_t on = 0, reads = 0;
+  std::vector<uint64_t> delays;
+  for (int trial = 0; trial < 20; ++trial) {
+    phase = 1;
+    const uint64_t busy_until = now_ns() + 2000000; // 2 ms busy
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    while (now_ns() < busy_until) {
+      on += read();
+      ++reads;
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+    phase = 2;
+    while (sleep_at.load() == 0 || phase.load() != 2)
+      std::this_thread::yield();
+    const uint64_t t0 = sleep_at.exchange(0);
+    uint64_t seen = 0;
+    while (!seen && now_ns() - t0 < 2000000)
+      if (!read()) seen = now_ns();
+    delays.push_back(seen ? seen - t0 : 2000000);
+    while (phase.load() == 2)
+      std::this_thread::yield(); // worker wakes up
+  }
+  phase = 3;
+  worker.join();
+  std::sort(delays.begin(), delays.end());
+  r.busy_on_share = reads ? static_cast<double>(on) / reads : 0;
+  r.off_median_ns = delays[delays.size() / 2];
+  r.off_max_ns = delays.back();
+  r.ok = r.busy_on_share >= 0.95 && r.off_median_ns <= 100000;
+  return r;
+}
+
+} // namespace
+
+int print_status() {
+  const auto &o = current_oracle();
+  std::printf("oracle:     %s\n", onspin_oracle_name());
+  std::printf("reason:     %s\n", onspin_oracle_reason());
+  std::printf("pid_max:    %u\n", bpf::pid_max());
+  print_pin();
+  if (o.kind.load() != oracle_kind::bpf) {
+    std::printf("map:        not in use\n");
+    std::printf("self-check: skipped (no owner-aware oracle in this process)\n");
+    return 0;
+  }
+  std::printf("map:        %u slots, %u KiB, mapped read-only\n", o.entries,
+              static_cast<unsigned>(o.entries * sizeof(uint32_t) / 1024));
+  // Up to three attempts: one switch that fires no event (a kernel quirk,
+  // see docs/ORACLES.md) can spoil an attempt; a broken oracle fails all.
+  self_check c;
+  for (int attempt = 0; attempt < 3 && !c.ok; ++attempt)
+    c = run_self_check(o);
+  std::printf("self-check: busy thread read ON in %.1f%% of reads; sleeping thread read OFF "
+              "%.1f us (median of 20) after it went to sleep, at most %.1f us: %s\n",
+              100 * c.busy_on_share, c.off_median_ns / 1e3, c.off_max_ns / 1e3,
+              c.ok ? "PASS" : "FAIL (want >= 95% and a median <= 100 us)");
+  return c.ok ? 0 : 1;
+}
+
+} // namespace onspin::cli

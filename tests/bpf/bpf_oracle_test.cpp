@@ -1,0 +1,265 @@
+// The bpf oracle, end to end: its answers against threads' own busy/asleep
+// flags, its effect on spinning under oversubscription, the pinned install
+// used by an unprivileged group, refused forgery, and the fallback without
+// privilege. Needs root (CI runs as root) and a build with the bpf oracle.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <onspin/onspin.h>
+#include <string>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "oracle/oracle.hpp"
+#include "platform/clock.hpp"
+
+namespace fs = std::filesystem;
+using onspin::detail::now_ns;
+
+namespace {
+
+struct result {
+  int status;
+  std::string out;
+};
+
+result run(const std::string &cmd) {
+  result r{-1, ""};
+  FILE *p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  std::array<char, 512> buf;
+  while (fgets(buf.data(), buf.size(), p))
+    r.out += buf.data();
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+bool contains(const std::string &s, const std::string &needle) {
+  return s.find(needle) != std::string::npos;
+}
+
+// Copies of the helpers in a directory every user can read: the build tree
+// may sit where `nobody` cannot reach.
+const fs::path &staged() {
+  static const fs::path dir = [] {
+    char tmpl[] = "/tmp/onspin-bpf-test-XXXXXX";
+    fs::path d = mkdtemp(tmpl);
+    for (const char *f : {ONSPIN_ORACLE_PROBE, ONSPIN_CONTEND, ONSPIN_STRESS_TESTS})
+      fs::copy_file(f, d / fs::path(f).filename());
+    for (auto &e : fs::directory_iterator(fs::path(ONSPIN_SHARED_LIB).parent_path()))
+      if (e.path().filename().string().rfind("libonspin.so", 0) == 0)
+        fs::copy(e.path(), d / e.path().filename(), fs::copy_options::copy_symlinks);
+    fs::permissions(d, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                           fs::perms::others_read | fs::perms::others_exec);
+    return d;
+  }();
+  return dir;
+}
+
+std::string as_nobody(const std::string &group, const std::string &cmd) {
+  return "setpriv --reuid=nobody --regid=" + group +
+         " --clear-groups --inh-caps=-all --bounding-set=-all env LD_LIBRARY_PATH=" +
+         staged().string() + " " + cmd;
+}
+
+std::string cli(const std::string &args) { return std::string(ONSPIN_CLI) + " " + args; }
+
+class BpfOracle : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to load and pin eBPF programs";
+  }
+};
+
+double field(const std::string &line, const std::string &key) {
+  auto pos = line.find(key + "=");
+  return pos == std::string::npos ? -1 : std::atof(line.c_str() + pos + key.size() + 1);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+} // namespace
+
+// One thread per CPU alternates 1 ms busy and 1 ms asleep, publishing its
+// state; while busy, each reads the other's slot and compares. Samples within
+// 60 us of a change are left out: the kernel entry before a sleep counts as
+// on-CPU (measured at 10-30 us), and a wake-up is seen before the flag flips.
+TEST_F(BpfOracle, AgreesWithThreadsOwnBusyAsleepFlags) {
+  const auto &o = onspin::detail::current_oracle();
+  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
+  const unsigned ncpu = std::max(2u, std::thread::hardware_concurrency());
+  struct worker_state {
+    std::atomic<uint32_t> tid{0};
+    std::atomic<bool> busy{false};
+    std::atomic<uint64_t> changed_at{0};
+  };
+  std::vector<worker_state> w(ncpu);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> agree{0}, samples{0}, too_many_on{0};
+  auto on = [&](uint32_t tid) { return tid < o.entries && o.slots[tid] != 0; };
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < ncpu; ++i)
+    threads.emplace_back([&, i] {
+      w[i].tid = static_cast<uint32_t>(syscall(SYS_gettid));
+      worker_state &other = w[(i + 1) % ncpu];
+      while (!stop) {
+        w[i].changed_at = now_ns();
+        w[i].busy = true;
+        const uint64_t until = now_ns() + 1000000;
+        while (now_ns() < until) {
+          const uint64_t t = now_ns();
+          const bool claimed = other.busy.load();
+          const uint64_t since = other.changed_at.load();
+          const bool seen = on(other.tid.load());
+          if (other.tid.load() != 0 && t > since + 60000) {
+            ++samples;
+            agree += seen == claimed;
+          }
+          for (int k = 0; k < 200; ++k)
+            asm volatile("" ::: "memory");
+        }
+        w[i].changed_at = now_ns();
+        w[i].busy = false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  // Meanwhile: never more threads ON than CPUs. Two scans of the map are
+  // intersected, so a context switch during one scan cannot count a thread
+  // on both sides of it.
+  std::vector<uint8_t> first(o.entries);
+  for (int scan = 0; scan < 100; ++scan) {
+    for (uint32_t t = 0; t < o.entries; ++t)
+      first[t] = o.slots[t] != 0;
+    unsigned both = 0;
+    for (uint32_t t = 0; t < o.entries; ++t)
+      both += first[t] && o.slots[t] != 0;
+    too_many_on += both > ncpu;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop = true;
+  for (auto &t : threads)
+    t.join();
+  const double share = static_cast<double>(agree) / std::max<uint64_t>(1, samples);
+  std::printf("agreement %.2f%% over %llu samples\n", 100 * share, (unsigned long long)samples);
+  EXPECT_GT(samples.load(), 10000u);
+  EXPECT_GE(share, 0.95);
+  EXPECT_EQ(too_many_on.load(), 0u) << "more threads ON than CPUs";
+}
+
+// 4x oversubscription, owners that sleep inside a quarter of their critical
+// sections: the bpf oracle's waiters stop as soon as the owner is off its
+// CPU; the budget oracle's spin out their budget. Three runs each,
+// interleaved, compared by medians.
+TEST_F(BpfOracle, WaitersStopSpinningWhenTheOwnerIsOffCpu) {
+  const std::string args = " --lock onspin --threads 8 --inside 200 --outside 200 "
+                           "--sleep-inside 50000 --seconds 0.7";
+  std::vector<double> spin[2], off[2];
+  for (int rep = 0; rep < 3; ++rep)
+    for (int k = 0; k < 2; ++k) {
+      result r =
+          run(std::string("env ONSPIN_ORACLE=") + (k ? "budget " : "bpf ") + ONSPIN_CONTEND + args);
+      ASSERT_EQ(r.status, 0) << r.out;
+      ASSERT_TRUE(contains(r.out, k ? "oracle=budget" : "oracle=bpf")) << r.out;
+      spin[k].push_back(field(r.out, "spin_ns_per_contended"));
+      off[k].push_back(field(r.out, "owner_off_per_contended"));
+    }
+  std::printf("spin ns per contended acquisition, median: bpf %.0f, budget %.0f\n", median(spin[0]),
+              median(spin[1]));
+  EXPECT_GT(median(off[0]), 0.1) << "bpf waiters saw the owner off its CPU";
+  EXPECT_EQ(median(off[1]), 0) << "budget knows nothing of owners";
+  EXPECT_LT(median(spin[0]), 0.25 * median(spin[1]));
+}
+
+TEST_F(BpfOracle, PinnedOracleServesAnUnprivilegedGroupAndCannotBeForged) {
+  const std::string probe = (staged() / "oracle_probe").string();
+  ASSERT_EQ(run(cli("oracle remove")).status, 0);
+  result bad = run(cli("oracle install --group no-such-group-onspin"));
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_TRUE(contains(bad.out, "no group named")) << bad.out;
+
+  result inst = run(cli("oracle install --group nogroup"));
+  ASSERT_EQ(inst.status, 0) << inst.out;
+  result user = run(as_nobody("nogroup", probe));
+  EXPECT_TRUE(contains(user.out, "oracle=bpf")) << user.out;
+  EXPECT_TRUE(contains(user.out, "pinned map")) << user.out;
+  result forge = run(as_nobody("nogroup", probe + " write"));
+  EXPECT_EQ(forge.status, 0) << "a write to the pinned map succeeded:\n" << forge.out;
+  result root = run(probe);
+  EXPECT_TRUE(contains(root.out, "pinned map")) << "root must not load a second copy: " << root.out;
+  result status = run(as_nobody("nogroup", cli("status")));
+  EXPECT_EQ(status.status, 0) << status.out;
+  EXPECT_TRUE(contains(status.out, "PASS")) << status.out;
+  result as_user_install = run(as_nobody("nogroup", cli("oracle install")));
+  EXPECT_EQ(as_user_install.status, 1);
+  EXPECT_TRUE(contains(as_user_install.out, "must run as root")) << as_user_install.out;
+
+  // Removed while a user's process runs: it keeps working and ends normally.
+  FILE *bg = popen(as_nobody("nogroup", (staged() / "contend").string() +
+                                            " --lock onspin --threads 6 --inside 2000 "
+                                            "--outside 500 --seconds 1.5 2>&1")
+                       .c_str(),
+                   "r");
+  ASSERT_NE(bg, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_EQ(run(cli("oracle remove")).status, 0);
+  std::array<char, 1024> buf{};
+  std::string out;
+  while (fgets(buf.data(), buf.size(), bg))
+    out += buf.data();
+  EXPECT_EQ(pclose(bg), 0) << out;
+  EXPECT_TRUE(contains(out, "acq_per_s=")) << out;
+
+  // A group the pin does not allow gets budget, and says why.
+  ASSERT_EQ(run(cli("oracle install --group root")).status, 0);
+  result denied = run(as_nobody("nogroup", probe));
+  EXPECT_TRUE(contains(denied.out, "oracle=budget")) << denied.out;
+  EXPECT_TRUE(contains(denied.out, "Permission denied")) << denied.out;
+  ASSERT_EQ(run(cli("oracle remove")).status, 0);
+  EXPECT_FALSE(fs::exists("/sys/fs/bpf/onspin"));
+}
+
+TEST_F(BpfOracle, WithoutPrivilegeOrPinTheLibraryFallsBackAndItsTestsPass) {
+  ASSERT_EQ(run(cli("oracle remove")).status, 0);
+  result probe = run(as_nobody("nogroup", (staged() / "oracle_probe").string()));
+  EXPECT_TRUE(contains(probe.out, "oracle=budget")) << probe.out;
+  EXPECT_TRUE(contains(probe.out, "not installed")) << probe.out;
+  EXPECT_TRUE(contains(probe.out, "lacks CAP_BPF")) << probe.out;
+  result suite =
+      run(as_nobody("nogroup", (staged() / "stress_tests").string() + " --gtest_brief=1"));
+  EXPECT_EQ(suite.status, 0) << suite.out;
+  EXPECT_TRUE(contains(suite.out, "PASSED")) << suite.out;
+}
+
+// Inside a child PID namespace gettid() is not the map's key: ordinary locks
+// are keyed by root TIDs (from the root_tid program), robust ones keep
+// gettid() for the kernel's robust list, and the oracle answers for the
+// right threads. Then the whole unit suite runs in a namespace too.
+TEST_F(BpfOracle, InsideAPidNamespaceTheOracleAnswersForTheRightThreads) {
+  for (const char *where : {"", "unshare -p -f --mount-proc "}) {
+    ASSERT_EQ(run(cli("oracle remove")).status, 0);
+    result loaded = run(std::string(where) + "env ONSPIN_ORACLE=bpf " + ONSPIN_NS_PROBE);
+    EXPECT_EQ(loaded.status, 0) << where << "\n" << loaded.out;
+    ASSERT_EQ(run(cli("oracle install --group nogroup")).status, 0);
+    result pinned = run(std::string(where) + "env ONSPIN_ORACLE=bpf " + ONSPIN_NS_PROBE);
+    EXPECT_EQ(pinned.status, 0) << where << "\n" << pinned.out;
+    EXPECT_TRUE(contains(pinned.out, "pinned map")) << pinned.out;
+    if (*where) {
+      EXPECT_TRUE(contains(pinned.out, "root_keys=1")) << pinned.out;
+    }
+  }
+  ASSERT_EQ(run(cli("oracle remove")).status, 0);
+  result unit = run(std::string("unshare -p -f --mount-proc env ONSPIN_ORACLE=bpf ") +
+                    ONSPIN_UNIT_TESTS + " --gtest_brief=1");
+  EXPECT_EQ(unit.status, 0) << unit.out;
+}
