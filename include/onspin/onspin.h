@@ -124,6 +124,22 @@ ONSPIN_API int onspin_mutexattr_getpshared(const onspin_mutexattr_t *attr, int *
 ONSPIN_API int onspin_mutexattr_setrobust(onspin_mutexattr_t *attr, int robust);
 ONSPIN_API int onspin_mutexattr_getrobust(const onspin_mutexattr_t *attr, int *robust);
 
+/* Values for onspin_mutexattr_setspin. */
+enum {
+  ONSPIN_SPIN_DEFAULT = 0, /* the process's oracle decides (ONSPIN_ORACLE) */
+  ONSPIN_SPIN_NEVER = 1,   /* never spin: sleep at once (as oracle "none") */
+  ONSPIN_SPIN_BUDGET = 2   /* ignore owner information: learned budget only */
+};
+
+/*
+ * How this lock's waiters spin. A lock may choose a simpler policy than the
+ * process's oracle, never a richer one: NEVER suits locks known to be held
+ * long; BUDGET compares the oracle's worth lock by lock (the benchmark does).
+ * EINVAL for other values.
+ */
+ONSPIN_API int onspin_mutexattr_setspin(onspin_mutexattr_t *attr, int spin);
+ONSPIN_API int onspin_mutexattr_getspin(const onspin_mutexattr_t *attr, int *spin);
+
 /* ONSPIN_MUTEX_NORMAL or ONSPIN_MUTEX_ERRORCHECK; EINVAL otherwise. */
 ONSPIN_API int onspin_mutexattr_settype(onspin_mutexattr_t *attr, int type);
 ONSPIN_API int onspin_mutexattr_gettype(const onspin_mutexattr_t *attr, int *type);

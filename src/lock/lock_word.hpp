@@ -24,6 +24,9 @@ constexpr uint32_t kKindShared = 1u << 0;
 constexpr uint32_t kKindRobust = 1u << 1;
 constexpr uint32_t kKindErrorcheck = 1u << 2;
 constexpr uint32_t kKindInconsistent = 1u << 3;
+// The lock's spin policy (ONSPIN_SPIN_*), two bits.
+constexpr uint32_t kKindSpinShift = 4;
+constexpr uint32_t kKindSpinMask = 3u << kKindSpinShift;
 
 inline std::atomic_ref<uint32_t> word(onspin_mutex_t *m) noexcept {
   return std::atomic_ref<uint32_t>(m->word);

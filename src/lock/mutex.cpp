@@ -23,7 +23,9 @@ constexpr auto release = std::memory_order_release;
 constexpr uint32_t kAttrShared = 1u << 0;
 constexpr uint32_t kAttrRobust = 1u << 1;
 constexpr uint32_t kAttrErrorcheck = 1u << 2;
-constexpr uint32_t kAttrAll = kAttrShared | kAttrRobust | kAttrErrorcheck;
+constexpr uint32_t kAttrSpinShift = 3; // two bits: ONSPIN_SPIN_*
+constexpr uint32_t kAttrSpinMask = 3u << kAttrSpinShift;
+constexpr uint32_t kAttrAll = kAttrShared | kAttrRobust | kAttrErrorcheck | kAttrSpinMask;
 
 inline bool take_free_lock(onspin_mutex_t *m, uint32_t key) {
   uint32_t expected = 0;
@@ -162,15 +164,28 @@ int onspin_mutexattr_gettype(const onspin_mutexattr_t *attr, int *type) {
   return get_flag(attr, kAttrErrorcheck, type, ONSPIN_MUTEX_NORMAL, ONSPIN_MUTEX_ERRORCHECK);
 }
 
+int onspin_mutexattr_setspin(onspin_mutexattr_t *attr, int spin) {
+  if (attr == nullptr || spin < ONSPIN_SPIN_DEFAULT || spin > ONSPIN_SPIN_BUDGET) return EINVAL;
+  attr->flags = (attr->flags & ~kAttrSpinMask) | (static_cast<uint32_t>(spin) << kAttrSpinShift);
+  return 0;
+}
+int onspin_mutexattr_getspin(const onspin_mutexattr_t *attr, int *spin) {
+  if (attr == nullptr || spin == nullptr) return EINVAL;
+  *spin = static_cast<int>((attr->flags & kAttrSpinMask) >> kAttrSpinShift);
+  return 0;
+}
+
 int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *attr) {
   if (m == nullptr) return EINVAL;
   const uint32_t flags = attr ? attr->flags : 0;
-  if (flags & ~kAttrAll) return EINVAL;
+  if ((flags & ~kAttrAll) || ((flags & kAttrSpinMask) >> kAttrSpinShift) > ONSPIN_SPIN_BUDGET)
+    return EINVAL;
   if ((flags & kAttrRobust) && self_robust_head() == nullptr) return ENOTSUP;
   uint32_t kind = 0;
   if (flags & kAttrShared) kind |= kKindShared;
   if (flags & kAttrRobust) kind |= kKindRobust;
   if (flags & kAttrErrorcheck) kind |= kKindErrorcheck;
+  kind |= ((flags & kAttrSpinMask) >> kAttrSpinShift) << kKindSpinShift;
   *m = onspin_mutex_t ONSPIN_MUTEX_INITIALIZER;
   m->kind = kind;
   return 0;

@@ -108,9 +108,9 @@ constexpr int kProbeTurns = 8;
 // waits on short critical sections end within it, and then the slow path
 // costs what a test-and-test-and-set lock pays. Only a longer spin claims
 // one of the per-lock spinner slots and runs against the clock.
-bool spin_for_lock(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, bool ask,
-                   int *result, wait_clock &clock) {
-  if (o.kind.load(relaxed) == oracle_kind::none) {
+bool spin_for_lock(onspin_mutex_t *m, const oracle &o, oracle_kind policy, uint32_t key,
+                   bool sleeper, bool ask, int *result, wait_clock &clock) {
+  if (policy == oracle_kind::none) {
     count(stat::spin_skip_oracle);
     return false;
   }
@@ -125,8 +125,7 @@ bool spin_for_lock(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleepe
       return false;
     }
     const uint32_t cap = cfg().spin_cap_ns;
-    const uint32_t limit =
-        o.kind.load(relaxed) == oracle_kind::budget ? budget::limit_ns(m, cap) : cap;
+    const uint32_t limit = policy == oracle_kind::budget ? budget::limit_ns(m, cap) : cap;
     const uint64_t start = now_ns();
     if (clock.start == 0) clock.start = start;
     for (unsigned turn = 1; (seen = look_once(m, o, key, sleeper, ask, result)) == look::go_on;
@@ -136,7 +135,7 @@ bool spin_for_lock(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleepe
         count(stat::spin_stop_budget);
         // With bpf the owner read ON all along: a long critical section, or
         // a stale map (removed while we run).
-        if (o.kind.load(relaxed) == oracle_kind::bpf) oracle_spin_ran_out();
+        if (policy == oracle_kind::bpf) oracle_spin_ran_out();
         break;
       }
       cpu_relax();
@@ -216,15 +215,22 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
   if (is_self(owner_of(word(m).load(relaxed)), robust)) return EDEADLK;
   const oracle &o = current_oracle();
   const bool shared = futex_is_shared(kind);
+  // The lock's own policy may be simpler than the process's oracle.
+  oracle_kind policy = o.kind.load(relaxed);
+  const uint32_t spin = (kind & kKindSpinMask) >> kKindSpinShift;
+  if (spin == ONSPIN_SPIN_NEVER)
+    policy = oracle_kind::none;
+  else if (spin == ONSPIN_SPIN_BUDGET && policy != oracle_kind::none)
+    policy = oracle_kind::budget;
   // Robust locks hold namespace TIDs; when the oracle's keys are root TIDs
   // (a child PID namespace) it cannot answer for their owners.
-  const bool ask = !(robust && o.root_keys);
+  const bool ask = policy == oracle_kind::bpf && !(robust && o.root_keys);
   wait_clock clock;
   // Budget learning: how long this acquisition waited in all. After a spin
   // that took the lock, the spin's closing clock reading says it. A wait that
   // ended within the probe read no clock and teaches nothing.
   const auto done = [&](int result, bool slept) {
-    if (o.kind.load(relaxed) == oracle_kind::budget && clock.start != 0)
+    if (policy == oracle_kind::budget && clock.start != 0)
       budget::learn(m, (slept ? now_ns() : clock.last) - clock.start, cfg().spin_cap_ns);
     return result;
   };
@@ -239,7 +245,7 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
       if (take_if_free(m, key, sleeper, &result)) return done(result, true);
       return give_up();
     }
-    if (spin_for_lock(m, o, key, sleeper, ask, &result, clock)) return done(result, false);
+    if (spin_for_lock(m, o, policy, key, sleeper, ask, &result, clock)) return done(result, false);
 
     // Sleep: announce ourselves with WAITERS, then wait while the word still
     // holds the value we saw, so an unlock in between cannot be missed.

@@ -203,3 +203,35 @@ TEST(Mutex, ForkChildReleasesLockHeldInParent) {
   EXPECT_EQ(wait_child(pid), 0);
   EXPECT_EQ(onspin_mutex_unlock(&m), 0);
 }
+
+TEST(MutexAttr, SpinPolicy) {
+  onspin_mutexattr_t a;
+  onspin_mutexattr_init(&a);
+  int v = -1;
+  EXPECT_EQ(onspin_mutexattr_getspin(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_SPIN_DEFAULT);
+  EXPECT_EQ(onspin_mutexattr_setspin(&a, ONSPIN_SPIN_NEVER), 0);
+  EXPECT_EQ(onspin_mutexattr_getspin(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_SPIN_NEVER);
+  EXPECT_EQ(onspin_mutexattr_setspin(&a, 3), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_setspin(nullptr, 0), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_getspin(&a, nullptr), EINVAL);
+  EXPECT_EQ(onspin_mutexattr_getspin(&a, &v), 0);
+  EXPECT_EQ(v, ONSPIN_SPIN_NEVER) << "unchanged by the rejected call";
+
+  // A NEVER lock's waiter sleeps without spinning, whatever the oracle.
+  onspin_mutex_t m;
+  ASSERT_EQ(onspin_mutex_init(&m, &a), 0);
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  onspin_stats_reset();
+  std::thread t([&] {
+    EXPECT_EQ(onspin_mutex_lock(&m), 0);
+    EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  t.join();
+  onspin_stats s = stats();
+  EXPECT_EQ(s.spin_skip_oracle, 1u);
+  EXPECT_EQ(s.spin_acquired + s.spin_stop_budget + s.spin_stop_owner_off, 0u);
+}
