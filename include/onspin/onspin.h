@@ -285,7 +285,7 @@ ONSPIN_API int onspin_cond_destroy(onspin_cond_t *c);
 struct onspin_stats {
   uint64_t contended;           /* lock calls that found the lock taken */
   uint64_t spin_acquired;       /* ... and got it while spinning */
-  uint64_t spin_ns;             /* total time spent spinning */
+  uint64_t spin_ns;             /* time in counted spins (the short probe before them is untimed) */
   uint64_t spin_stop_owner_off; /* spins ended: oracle said owner off CPU */
   uint64_t spin_stop_budget;    /* spins ended: time budget used up */
   uint64_t spin_skip_limit;     /* no spin: enough threads already spinning */
@@ -305,7 +305,9 @@ ONSPIN_API int onspin_stats_get(struct onspin_stats *out);
 /* Sets every counter to zero, for all threads. */
 ONSPIN_API void onspin_stats_reset(void);
 
-/* The oracle this process uses: "budget", "none" (and later "bpf", "rseq"). */
+/* The oracle this process uses: "bpf", "budget" or "none" ("rseq" on the
+ * patched kernel, in a later release). The first call chooses it, which for
+ * bpf may load the eBPF programs: see docs/ORACLES.md. */
 ONSPIN_API const char *onspin_oracle_name(void);
 
 /* One sentence saying why that oracle was chosen. */

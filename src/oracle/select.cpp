@@ -34,8 +34,8 @@ const char *name_of(oracle_kind k) {
   return "budget";
 }
 
-void set(oracle_kind k, const char *fmt, const char *detail = "") {
-  std::snprintf(reason_text, sizeof reason_text, fmt, detail);
+void set(oracle_kind k, const char *why) {
+  std::snprintf(reason_text, sizeof reason_text, "%s", why);
   the_oracle.kind.store(k, std::memory_order_release);
 }
 

@@ -232,6 +232,6 @@ TEST(MutexAttr, SpinPolicy) {
   EXPECT_EQ(onspin_mutex_unlock(&m), 0);
   t.join();
   onspin_stats s = stats();
-  EXPECT_EQ(s.spin_skip_oracle, 1u);
+  EXPECT_GE(s.spin_skip_oracle, 1u); // once before sleeping, again after each wake-up
   EXPECT_EQ(s.spin_acquired + s.spin_stop_budget + s.spin_stop_owner_off, 0u);
 }
