@@ -13,16 +13,14 @@
 
 namespace onspin::test {
 
-// An absolute time `ms` milliseconds from now on `clock`.
+// An absolute time `ms` milliseconds from now on `clock` (negative: in the
+// past), always normalised: tv_nsec in [0, 1e9).
 inline timespec in_ms(long ms, clockid_t clock = CLOCK_MONOTONIC) {
   timespec ts;
   clock_gettime(clock, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec += 1;
-    ts.tv_nsec -= 1000000000L;
-  }
+  long long ns = static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec + ms * 1000000LL;
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000LL);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000LL);
   return ts;
 }
 

@@ -149,6 +149,14 @@ TEST(Mutex, TimedlockTakesAFreeLockAndTimesOutOnAHeldOne) {
   }
 }
 
+TEST(Support, PastDeadlinesAreNormalised) {
+  for (long ms : {-10L, -999L, -1000L, -1001L, 0L, 10L, 1500L}) {
+    timespec ts = in_ms(ms);
+    EXPECT_GE(ts.tv_nsec, 0) << ms;
+    EXPECT_LT(ts.tv_nsec, 1000000000L) << ms;
+  }
+}
+
 TEST(Mutex, TimedlockSucceedsWhenReleasedBeforeTheDeadline) {
   onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
   ASSERT_EQ(onspin_mutex_lock(&m), 0);
