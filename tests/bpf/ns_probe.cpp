@@ -57,11 +57,18 @@ int main() {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const uint32_t busy_key = busy_lock.word & 0x3fffffffu;
   const uint32_t sleep_key = sleep_lock.word & 0x3fffffffu;
-  int busy_on = 0, sleep_off = 0, reads = 200;
-  for (int i = 0; i < reads; ++i) {
-    busy_on += busy_key < o.entries && o.slots[busy_key] != 0;
-    sleep_off += sleep_key < o.entries && o.slots[sleep_key] == 0;
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  // A wrong key names an unrelated thread: reads ON about never. A right one
+  // reads ON unless the machine preempts the busy thread, which a loaded
+  // machine does, so: at least half the reads, best of three attempts.
+  int busy_on = 0, sleep_off = 0;
+  const int reads = 200;
+  for (int attempt = 0; attempt < 3 && busy_on < reads / 2; ++attempt) {
+    busy_on = sleep_off = 0;
+    for (int i = 0; i < reads; ++i) {
+      busy_on += busy_key < o.entries && o.slots[busy_key] != 0;
+      sleep_off += sleep_key < o.entries && o.slots[sleep_key] == 0;
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
   }
   stop = true;
   busy.join();
@@ -81,7 +88,7 @@ int main() {
               o.root_keys, busy_tid.load(), busy_key, busy_on, reads, sleep_tid.load(), sleep_key,
               sleep_off, reads, robust_key, gettid_now());
   const bool keys_ok = o.root_keys ? busy_key != busy_tid : busy_key == busy_tid;
-  const bool ok = keys_ok && busy_on >= reads * 9 / 10 && sleep_off >= reads * 9 / 10 &&
-                  robust_key == gettid_now();
+  const bool ok =
+      keys_ok && busy_on >= reads / 2 && sleep_off >= reads * 9 / 10 && robust_key == gettid_now();
   return ok ? 0 : 1;
 }
