@@ -41,7 +41,14 @@ int main() {
     pin_to(1);
     onspin_mutex_lock(&busy_lock);
     busy_tid = gettid_now();
+    // Busy, with a 20 us nap every 2 ms: some switches fire no event on this
+    // kernel (after PID 1's threads), which leaves the next thread OFF until
+    // it switches again; a thread that never switched would stay OFF.
     while (!stop) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+      while (!stop && std::chrono::steady_clock::now() < until) {
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
     onspin_mutex_unlock(&busy_lock);
   });
