@@ -26,21 +26,13 @@
 #include <thread>
 #include <vector>
 
+#include "busy_work.hpp"
+
 namespace {
 
+using bench::turns_per_ns;
+using bench::work;
 using clk = std::chrono::steady_clock;
-
-void work(long n) {
-  for (long i = 0; i < n; ++i)
-    asm volatile("" ::: "memory");
-}
-
-double turns_per_ns() {
-  const long n = 20000000;
-  auto t0 = clk::now();
-  work(n);
-  return n / std::chrono::duration<double, std::nano>(clk::now() - t0).count();
-}
 
 double cpu_seconds() {
   rusage ru{};

@@ -18,8 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "busy_work.hpp"
+
 namespace {
 
+using bench::turns_per_ns;
+using bench::work;
 using clk = std::chrono::steady_clock;
 
 // The floor: one CAS to lock, one store to unlock, no waiting logic at all
@@ -73,23 +77,6 @@ template <class Lock> double ns_per_pair(long iters) {
     l.unlock();
   }
   return std::chrono::duration<double, std::nano>(clk::now() - t0).count() / iters;
-}
-
-inline void work(long n) {
-  for (long i = 0; i < n; ++i)
-    asm volatile("" ::: "memory");
-}
-
-// Loop turns per nanosecond of this CPU, measured once, so that critical
-// sections are given in nanoseconds as in DESIGN.md's peer table.
-double turns_per_ns() {
-  static const double v = [] {
-    const long n = 50000000;
-    auto t0 = clk::now();
-    work(n);
-    return n / std::chrono::duration<double, std::nano>(clk::now() - t0).count();
-  }();
-  return v;
 }
 
 struct scenario {

@@ -14,6 +14,7 @@
 #include <sys/utsname.h>
 #include <thread>
 
+#include "busy_work.hpp"
 #include "lock_api.hpp"
 #include "run.hpp"
 #include "scenario.hpp"
@@ -90,7 +91,7 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "onspin-bench: cannot create %s: %s\n", out.c_str(), ec.message().c_str());
     return 1;
   }
-  const double tpn = bench::calibrate();
+  const double tpn = bench::turns_per_ns();
   write_machine(out + "/machine.txt", tpn);
   std::ofstream runs(out + "/runs.csv"), lat(out + "/latency.csv");
   runs << "scenario,pattern,threads,inside_ns,lock,family,rep,seconds,acquisitions,acq_per_s,"

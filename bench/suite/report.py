@@ -78,24 +78,22 @@ def onspin_main(locks):
     return None
 
 
-def fmt_rate(x):
+def fmt_scaled(x, units):
+    """x in the largest unit it reaches; units: (scale, suffix, decimals), largest first."""
     if x != x:
         return "-"
-    if x >= 1e6:
-        return f"{x / 1e6:.2f} M"
-    if x >= 1e3:
-        return f"{x / 1e3:.1f} k"
+    for scale, suffix, decimals in units:
+        if x >= scale:
+            return f"{x / scale:.{decimals}f}{suffix}" if scale else f"{x:.{decimals}f}{suffix}"
     return f"{x:.0f}"
 
 
+def fmt_rate(x):
+    return fmt_scaled(x, [(1e6, " M", 2), (1e3, " k", 1), (0, "", 0)])
+
+
 def fmt_ns(x):
-    if x != x:
-        return "-"
-    if x >= 1e6:
-        return f"{x / 1e6:.1f} ms"
-    if x >= 1e3:
-        return f"{x / 1e3:.1f} us"
-    return f"{x:.0f} ns"
+    return fmt_scaled(x, [(1e6, " ms", 1), (1e3, " us", 1), (0, " ns", 0)])
 
 
 def summary_table(summary):

@@ -1,5 +1,7 @@
 #include "run.hpp"
 
+#include "busy_work.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -11,11 +13,6 @@ namespace bench {
 namespace {
 
 using clk = std::chrono::steady_clock;
-
-inline void work(long turns) {
-  for (long i = 0; i < turns; ++i)
-    asm volatile("" ::: "memory");
-}
 
 inline uint64_t now_ns() {
   timespec ts;
@@ -42,13 +39,6 @@ constexpr unsigned kSampleEvery = 8;
 constexpr size_t kMaxSamplesPerThread = 1 << 16;
 
 } // namespace
-
-double calibrate() {
-  const long n = 50000000;
-  auto t0 = clk::now();
-  work(n);
-  return n / std::chrono::duration<double, std::nano>(clk::now() - t0).count();
-}
 
 run_result run_once(const peer &p, const scenario &s, double seconds, double turns_per_ns) {
   auto lock = p.make();

@@ -25,7 +25,4 @@ struct run_result {
 // converts nanoseconds of work into loop turns (calibrated once).
 run_result run_once(const peer &p, const scenario &s, double seconds, double turns_per_ns);
 
-// Loop turns per nanosecond of this CPU.
-double calibrate();
-
 } // namespace bench

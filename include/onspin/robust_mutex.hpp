@@ -65,8 +65,7 @@ public:
   // Throws as lock() does.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration> &tp) {
-    int r = detail::until(
-        tp, [this](clockid_t c, const timespec *ts) { return onspin_mutex_timedlock(&m_, c, ts); });
+    int r = detail::timedlock(&m_, tp);
     if (r == ETIMEDOUT) return false;
     note(r);
     return true;

@@ -56,7 +56,7 @@ struct deadline {
 // requeued from a condition variable): it takes the lock with WAITERS set,
 // because others may still sleep, and may accept a hand-off.
 int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noexcept;
-int unlock_slow(onspin_mutex_t *m, uint32_t key) noexcept;
+int unlock_slow(onspin_mutex_t *m) noexcept;
 
 // Full lock and unlock, including the robust-list bookkeeping; what the C API
 // and the condition variable call.

@@ -98,7 +98,7 @@ int unlock_robust(onspin_mutex_t *m, uint32_t key) {
   }
   // An inconsistent lock must not be released: unlock_slow retires it.
   const bool plain = !(kind_of(m) & kKindInconsistent);
-  int r = plain && release_uncontended(m, key) ? 0 : unlock_slow(m, key);
+  int r = plain && release_uncontended(m, key) ? 0 : unlock_slow(m);
   if (head) robust_clear_pending(head);
   return r;
 }
@@ -107,18 +107,21 @@ int unlock_robust(onspin_mutex_t *m, uint32_t key) {
 
 namespace onspin::detail {
 
+// The one lock and unlock path: the C API's calls inline it, the condition
+// variable calls it. The kind is tested before the key is read, because
+// robust locks use another key (see thread_self.hpp).
 int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept {
-  if (kind_of(m) & kKindRobust) return lock_robust(m, self_tid(), when, sleeper, attempt::wait);
+  if (__builtin_expect(kind_of(m) & kKindRobust, 0))
+    return lock_robust(m, self_tid(), when, sleeper, attempt::wait);
   const uint32_t key = self_key();
-  if (!sleeper && take_free_lock(m, key)) return 0;
+  if (__builtin_expect(!sleeper && take_free_lock(m, key), 1)) return 0;
   return lock_slow(m, key, when, sleeper);
 }
 
 int unlock_full(onspin_mutex_t *m) noexcept {
-  if (kind_of(m) & kKindRobust) return unlock_robust(m, self_tid());
-  const uint32_t key = self_key();
-  if (release_uncontended(m, key)) return 0;
-  return unlock_slow(m, key);
+  if (__builtin_expect(kind_of(m) & kKindRobust, 0)) return unlock_robust(m, self_tid());
+  if (__builtin_expect(release_uncontended(m, self_key()), 1)) return 0;
+  return unlock_slow(m);
 }
 
 } // namespace onspin::detail
@@ -193,12 +196,7 @@ int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *attr) {
 
 int onspin_mutex_lock(onspin_mutex_t *m) {
   if (__builtin_expect(m == nullptr, 0)) return EINVAL;
-  const uint32_t key = self_key();
-  if (__builtin_expect(!(kind_of(m) & kKindRobust), 1)) {
-    if (__builtin_expect(take_free_lock(m, key), 1)) return 0;
-    return lock_slow(m, key, deadline{}, false);
-  }
-  return lock_robust(m, self_tid(), deadline{}, false, attempt::wait);
+  return lock_full(m, deadline{}, false);
 }
 
 int onspin_mutex_trylock(onspin_mutex_t *m) {
@@ -217,12 +215,7 @@ int onspin_mutex_timedlock(onspin_mutex_t *m, clockid_t clockid, const struct ti
 
 int onspin_mutex_unlock(onspin_mutex_t *m) {
   if (__builtin_expect(m == nullptr, 0)) return EINVAL;
-  const uint32_t key = self_key();
-  if (__builtin_expect(!(kind_of(m) & kKindRobust), 1)) {
-    if (__builtin_expect(release_uncontended(m, key), 1)) return 0;
-    return unlock_slow(m, key);
-  }
-  return unlock_robust(m, self_tid());
+  return unlock_full(m);
 }
 
 int onspin_mutex_consistent(onspin_mutex_t *m) {

@@ -271,8 +271,7 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
   }
 }
 
-int unlock_slow(onspin_mutex_t *m, uint32_t key) noexcept {
-  (void)key;
+int unlock_slow(onspin_mutex_t *m) noexcept {
   const uint32_t kind = kind_of(m);
   const bool shared = futex_is_shared(kind);
   uint32_t w = word(m).load(relaxed);

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <onspin/onspin.h>
 
 namespace onspin::detail {
 
@@ -36,6 +37,13 @@ int until(const std::chrono::time_point<Clock, Duration> &tp, Attempt attempt) {
       if (r != ETIMEDOUT || Clock::now() >= tp) return r;
     }
   }
+}
+
+// onspin_mutex_timedlock against a deadline on any clock.
+template <class Clock, class Duration>
+int timedlock(onspin_mutex_t *m, const std::chrono::time_point<Clock, Duration> &tp) {
+  return until(tp,
+               [m](clockid_t c, const timespec *ts) { return onspin_mutex_timedlock(m, c, ts); });
 }
 
 } // namespace onspin::detail
