@@ -52,7 +52,7 @@ const fs::path &staged() {
   static const fs::path dir = [] {
     char tmpl[] = "/tmp/onspin-bpf-test-XXXXXX";
     fs::path d = mkdtemp(tmpl);
-    for (const char *f : {ONSPIN_ORACLE_PROBE, ONSPIN_CONTEND, ONSPIN_STRESS_TESTS})
+    for (const char *f : {ONSPIN_ORACLE_PROBE, ONSPIN_CONTEND, ONSPIN_STRESS_TESTS, ONSPIN_CLI})
       fs::copy_file(f, d / fs::path(f).filename());
     for (auto &e : fs::directory_iterator(fs::path(ONSPIN_SHARED_LIB).parent_path()))
       if (e.path().filename().string().rfind("libonspin.so", 0) == 0)
@@ -71,6 +71,11 @@ std::string as_nobody(const std::string &group, const std::string &cmd) {
 }
 
 std::string cli(const std::string &args) { return std::string(ONSPIN_CLI) + " " + args; }
+
+// The same tool from the staged copy, for commands run as `nobody`.
+std::string staged_cli(const std::string &args) {
+  return (staged() / fs::path(ONSPIN_CLI).filename()).string() + " " + args;
+}
 
 class BpfOracle : public ::testing::Test {
 protected:
@@ -197,10 +202,10 @@ TEST_F(BpfOracle, PinnedOracleServesAnUnprivilegedGroupAndCannotBeForged) {
   EXPECT_EQ(forge.status, 0) << "a write to the pinned map succeeded:\n" << forge.out;
   result root = run(probe);
   EXPECT_TRUE(contains(root.out, "pinned map")) << "root must not load a second copy: " << root.out;
-  result status = run(as_nobody("nogroup", cli("status")));
+  result status = run(as_nobody("nogroup", staged_cli("status")));
   EXPECT_EQ(status.status, 0) << status.out;
   EXPECT_TRUE(contains(status.out, "PASS")) << status.out;
-  result as_user_install = run(as_nobody("nogroup", cli("oracle install")));
+  result as_user_install = run(as_nobody("nogroup", staged_cli("oracle install")));
   EXPECT_EQ(as_user_install.status, 1);
   EXPECT_TRUE(contains(as_user_install.out, "must run as root")) << as_user_install.out;
 
