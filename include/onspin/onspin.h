@@ -305,9 +305,9 @@ ONSPIN_API int onspin_stats_get(struct onspin_stats *out);
 /* Sets every counter to zero, for all threads. */
 ONSPIN_API void onspin_stats_reset(void);
 
-/* The oracle this process uses: "bpf", "budget" or "none" ("rseq" on the
- * patched kernel, in a later release). The first call chooses it, which for
- * bpf may load the eBPF programs: see docs/ORACLES.md. */
+/* The oracle this process uses: "rseq" (a kernel with onspin's patch),
+ * "bpf", "budget" or "none". The first call chooses it, which for bpf may
+ * load the eBPF programs: see docs/ORACLES.md. */
 ONSPIN_API const char *onspin_oracle_name(void);
 
 /* One sentence saying why that oracle was chosen. */

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <string>
 
-#include "cli/oracle_admin.hpp"
 #include "cli/status.hpp"
+#ifdef ONSPIN_HAVE_BPF
+#include "cli/oracle_admin.hpp"
+#endif
 
 int main(int argc, char **argv) {
   CLI::App app{"onspin: owner-aware userspace locks. Inspect and administer the oracles."};
@@ -28,12 +30,23 @@ int main(int argc, char **argv) {
   int rc = 0;
   if (status->parsed()) {
     rc = onspin::cli::print_status();
-  } else if (install->parsed()) {
-    rc = onspin::cli::install_oracle(group, &err);
-    if (rc == 0) std::printf("installed: /sys/fs/bpf/onspin, usable by group %s\n", group.c_str());
-  } else if (remove->parsed()) {
-    rc = onspin::cli::remove_oracle(&err);
-    if (rc == 0) std::printf("removed /sys/fs/bpf/onspin\n");
+  } else {
+#ifdef ONSPIN_HAVE_BPF
+    if (install->parsed()) {
+      rc = onspin::cli::install_oracle(group, &err);
+      if (rc == 0)
+        std::printf("installed: /sys/fs/bpf/onspin, usable by group %s\n", group.c_str());
+    } else if (remove->parsed()) {
+      rc = onspin::cli::remove_oracle(&err);
+      if (rc == 0) std::printf("removed /sys/fs/bpf/onspin\n");
+    }
+#else
+    (void)install;
+    (void)remove;
+    rc = 1;
+    err = "this build of onspin has no bpf oracle (it was built without clang, bpftool, libbpf "
+          "or kernel BTF)";
+#endif
   }
   if (rc != 0 && !err.empty()) std::fprintf(stderr, "onspin: %s\n", err.c_str());
   return rc;

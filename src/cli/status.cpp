@@ -12,17 +12,22 @@
 #include <unistd.h>
 #include <vector>
 
+#ifdef ONSPIN_HAVE_BPF
 #include "oracle/bpf/bpf_oracle.hpp"
+#endif
 #include "oracle/oracle.hpp"
 #include "platform/clock.hpp"
+#include "platform/thread_self.hpp"
 
 namespace onspin::cli {
-namespace bpf = onspin::detail::bpf;
 using onspin::detail::current_oracle;
 using onspin::detail::now_ns;
 using onspin::detail::oracle_kind;
 
 namespace {
+
+#ifdef ONSPIN_HAVE_BPF
+namespace bpf = onspin::detail::bpf;
 
 void print_pin() {
   struct stat st {};
@@ -34,6 +39,7 @@ void print_pin() {
   std::printf("pin:        %s, group %s, mode %04o\n", bpf::kPinMap, g ? g->gr_name : "?",
               st.st_mode & 07777);
 }
+#endif
 
 struct self_check {
   double busy_on_share = 0;   // fraction of reads of a busy thread that said ON
@@ -42,13 +48,14 @@ struct self_check {
   bool ok = false;
 };
 
-// A helper thread alternates busy and asleep; this thread reads its slot.
+// A helper thread alternates busy and asleep; this thread asks the oracle
+// about it, as a waiter would.
 self_check run_self_check(const onspin::detail::oracle &o) {
   std::atomic<uint32_t> tid{0};
   std::atomic<int> phase{0}; // 1: busy, 2: about to sleep, 3: stop
   std::atomic<uint64_t> sleep_at{0};
   std::thread worker([&] {
-    tid = static_cast<uint32_t>(syscall(SYS_gettid));
+    tid = onspin::detail::self_key(); // its lock key (and, for rseq, its registration)
     for (;;) {
       int p = phase.load();
       if (p == 3) return;
@@ -63,12 +70,9 @@ self_check run_self_check(const onspin::detail::oracle &o) {
     std::this_thread::yield();
   const uint32_t key = tid.load();
   self_check r;
-  if (key >= o.entries) {
-    phase = 3;
-    worker.join();
-    return r;
-  }
-  auto read = [&] { return __atomic_load_n(&o.slots[key], __ATOMIC_RELAXED) != 0; };
+  auto read = [&] {
+    return onspin::detail::owner_on_cpu(o, key, false) == onspin::detail::owner_state::on;
+  };
   uint64_t on = 0, reads = 0;
   std::vector<uint64_t> delays;
   for (int trial = 0; trial < 20; ++trial) {
@@ -107,15 +111,20 @@ int print_status() {
   const auto &o = current_oracle();
   std::printf("oracle:     %s\n", onspin_oracle_name());
   std::printf("reason:     %s\n", onspin_oracle_reason());
+  const oracle_kind kind = o.kind.load();
+#ifdef ONSPIN_HAVE_BPF
   std::printf("pid_max:    %u\n", bpf::pid_max());
   print_pin();
-  if (o.kind.load() != oracle_kind::bpf) {
+  if (kind == oracle_kind::bpf)
+    std::printf("map:        %u slots, %u KiB, mapped read-only\n", o.entries,
+                static_cast<unsigned>(o.entries * sizeof(uint32_t) / 1024));
+  else
     std::printf("map:        not in use\n");
+#endif
+  if (kind != oracle_kind::bpf && kind != oracle_kind::rseq) {
     std::printf("self-check: skipped (no owner-aware oracle in this process)\n");
     return 0;
   }
-  std::printf("map:        %u slots, %u KiB, mapped read-only\n", o.entries,
-              static_cast<unsigned>(o.entries * sizeof(uint32_t) / 1024));
   // Up to three attempts: one switch that fires no event (a kernel quirk,
   // see docs/ORACLES.md) can spoil an attempt; a broken oracle fails all.
   self_check c;

@@ -90,7 +90,9 @@ look look_once(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, b
   uint32_t owner = owner_of(w);
   if (owner == kNotRecoverable) return look::not_recoverable;
   if (owner == kHandoff) return look::reserved; // handed to a sleeper: join them
-  if (ask && owner_on_cpu(o, owner) == owner_state::off) return look::owner_off;
+  // `ask` is false for the locks an oracle cannot answer for (lock_slow),
+  // so the lock is not process-shared when rseq is asked.
+  if (ask && owner_on_cpu(o, owner, false) == owner_state::off) return look::owner_off;
   return look::go_on;
 }
 
@@ -125,6 +127,8 @@ bool spin_for_lock(onspin_mutex_t *m, const oracle &o, oracle_kind policy, uint3
       return false;
     }
     const uint32_t cap = cfg().spin_cap_ns;
+    // An owner-aware oracle stops the spin when the owner is switched out;
+    // the cap only bounds a wrong answer.
     const uint32_t limit = policy == oracle_kind::budget ? budget::limit_ns(m, cap) : cap;
     const uint64_t start = now_ns();
     if (clock.start == 0) clock.start = start;
@@ -222,9 +226,13 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
     policy = oracle_kind::none;
   else if (spin == ONSPIN_SPIN_BUDGET && policy != oracle_kind::none)
     policy = oracle_kind::budget;
-  // Robust locks hold namespace TIDs; when the oracle's keys are root TIDs
-  // (a child PID namespace) it cannot answer for their owners.
-  const bool ask = policy == oracle_kind::bpf && !(robust && o.root_keys);
+  // The rseq oracle knows this process's threads only: a process-shared
+  // lock's owner may be elsewhere (the seed's limit), so it gets budget.
+  if (policy == oracle_kind::rseq && shared) policy = oracle_kind::budget;
+  // Robust locks hold namespace TIDs; when the bpf oracle's keys are root
+  // TIDs (a child PID namespace) it cannot answer for their owners.
+  const bool ask =
+      (policy == oracle_kind::bpf && !(robust && o.root_keys)) || policy == oracle_kind::rseq;
   wait_clock clock;
   // Budget learning: how long this acquisition waited in all. After a spin
   // that took the lock, the spin's closing clock reading says it. A wait that

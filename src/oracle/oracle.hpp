@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "oracle/rseq/registry.hpp"
+
 namespace onspin::detail {
 
 enum class owner_state : uint8_t { off, on, unknown };
@@ -19,6 +21,7 @@ enum class oracle_kind : uint8_t {
   none,   // never spin: a plain futex mutex
   budget, // no owner information: spin for a learned time budget
   bpf,    // on_cpu[tid] kept by an eBPF sched_switch program
+  rseq,   // sched_state in the owner's rseq area, kept by the patched kernel
 };
 
 struct oracle {
@@ -44,11 +47,23 @@ void oracle_spin_ran_out() noexcept;
 // tell (bpf in a child PID namespace); 0 otherwise.
 uint32_t oracle_root_tid() noexcept;
 
-inline owner_state owner_on_cpu(const oracle &o, uint32_t owner_key) noexcept {
-  if (o.kind.load(std::memory_order_relaxed) != oracle_kind::bpf) return owner_state::unknown;
-  if (owner_key >= o.entries) return owner_state::unknown;
-  return __atomic_load_n(&o.slots[owner_key], __ATOMIC_RELAXED) ? owner_state::on
-                                                                : owner_state::off;
+// The rseq oracle knows this process's threads only: pass `shared` for a
+// process-shared lock, whose owner may live in another process.
+inline owner_state owner_on_cpu(const oracle &o, uint32_t owner_key, bool shared) noexcept {
+  switch (o.kind.load(std::memory_order_relaxed)) {
+  case oracle_kind::bpf:
+    if (owner_key >= o.entries) return owner_state::unknown;
+    return __atomic_load_n(&o.slots[owner_key], __ATOMIC_RELAXED) ? owner_state::on
+                                                                  : owner_state::off;
+  case oracle_kind::rseq: {
+    if (shared) return owner_state::unknown;
+    const uint32_t v = rseq::read(owner_key);
+    if (v == rseq::kNoEntry) return owner_state::unknown;
+    return v ? owner_state::on : owner_state::off;
+  }
+  default:
+    return owner_state::unknown;
+  }
 }
 
 } // namespace onspin::detail

@@ -1,10 +1,12 @@
 // Chooses the process's oracle from ONSPIN_ORACLE (see config/config.hpp):
-//   auto   rseq if the kernel advertises it (not in this build), else bpf if
-//          its map can be opened or loaded, else budget
+//   auto   rseq if the kernel advertises sched_state, else bpf if its map
+//          can be opened or loaded, else budget
+//   rseq   rseq, or budget with the reason it failed
 //   bpf    bpf, or budget with the reason it failed
 //   budget, none as asked
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <onspin/onspin.h>
 
@@ -19,7 +21,7 @@ namespace onspin::detail {
 namespace {
 
 oracle the_oracle;
-char reason_text[320];
+char reason_text[640];
 std::atomic<const char *> reason{reason_text};
 
 const char *name_of(oracle_kind k) {
@@ -30,6 +32,8 @@ const char *name_of(oracle_kind k) {
     return "budget";
   case oracle_kind::bpf:
     return "bpf";
+  case oracle_kind::rseq:
+    return "rseq";
   }
   return "budget";
 }
@@ -45,28 +49,40 @@ bpf::view bpf_view;
 bool try_bpf(const char *request) {
   char why[256];
   if (!bpf::open(&bpf_view, why, sizeof why)) {
-    std::snprintf(reason_text, sizeof reason_text, "%s: no bpf oracle (%s); using budget", request,
-                  why);
+    std::snprintf(reason_text, sizeof reason_text, "%.300s: no bpf oracle (%s); using budget",
+                  request, why);
     the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
     return false;
   }
   the_oracle.slots = bpf_view.slots;
   the_oracle.entries = bpf_view.entries;
   the_oracle.root_keys = bpf_view.root_keys;
-  std::snprintf(reason_text, sizeof reason_text, "%s: bpf oracle %s", request, why);
+  std::snprintf(reason_text, sizeof reason_text, "%.300s: bpf oracle %s", request, why);
   the_oracle.kind.store(oracle_kind::bpf, std::memory_order_release);
   return true;
 }
 #else
 bool try_bpf(const char *request) {
   std::snprintf(reason_text, sizeof reason_text,
-                "%s: this build has no bpf oracle (built without clang, bpftool, libbpf or "
+                "%.300s: this build has no bpf oracle (built without clang, bpftool, libbpf or "
                 "BTF); using budget",
                 request);
   the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
   return false;
 }
 #endif
+
+bool try_rseq(const char *request) {
+  const char *why;
+  if (!rseq::start(true, &why)) {
+    std::snprintf(reason_text, sizeof reason_text, "%.300s: no rseq oracle (%s)", request, why);
+    return false;
+  }
+  std::snprintf(reason_text, sizeof reason_text,
+                "%.300s: rseq oracle (%s; process-shared locks use budget)", request, why);
+  the_oracle.kind.store(oracle_kind::rseq, std::memory_order_release);
+  return true;
+}
 
 void choose() noexcept {
   switch (cfg().oracle) {
@@ -77,15 +93,21 @@ void choose() noexcept {
     set(oracle_kind::budget, "ONSPIN_ORACLE=budget");
     return;
   case oracle_request::rseq:
-    set(oracle_kind::budget,
-        "ONSPIN_ORACLE=rseq, but this build has no rseq oracle (it needs the patched kernel); "
-        "using budget");
+    if (!try_rseq("ONSPIN_ORACLE=rseq")) {
+      const size_t n = std::strlen(reason_text);
+      std::snprintf(reason_text + n, sizeof reason_text - n, "; using budget");
+      the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
+    }
     return;
   case oracle_request::bpf:
     try_bpf("ONSPIN_ORACLE=bpf");
     return;
   case oracle_request::auto_:
-    try_bpf("auto (no rseq oracle in this build)");
+    if (!try_rseq("auto")) {
+      char first[320];
+      std::snprintf(first, sizeof first, "%.300s", reason_text);
+      try_bpf(first);
+    }
     return;
   }
 }

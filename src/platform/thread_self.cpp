@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "oracle/oracle.hpp"
+#include "oracle/rseq/registry.hpp"
 
 __thread uint32_t onspin_tls_key __attribute__((tls_model("initial-exec"))) = 0;
 
@@ -49,7 +50,12 @@ bool in_child_pid_namespace() noexcept {
 }
 
 uint32_t self_tid() noexcept {
-  if (tls_tid == 0) tls_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  if (tls_tid == 0) {
+    tls_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+    // The thread's first lock: publish its rseq area (if the rseq oracle
+    // may be used), so that its waiters can see whether it runs.
+    rseq::enter(tls_tid);
+  }
   return tls_tid;
 }
 
