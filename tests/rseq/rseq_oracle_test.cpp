@@ -7,6 +7,7 @@
 //
 // ONSPIN_EXPECT_SCHED_STATE=present|absent makes the detection a check.
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <gtest/gtest.h>
@@ -53,20 +54,22 @@ const auto *env = ::testing::AddGlobalTestEnvironment(new RseqEnv);
 // A thread on a stack of our own, so the test can unmap the stack (and the
 // rseq area glibc keeps in it) after the thread exits.
 struct own_stack_thread {
-  static constexpr size_t kSize = 256 << 10;
+  static constexpr size_t kSize = 1 << 20;
   void *stack = nullptr;
   pthread_t thread{};
 
-  template <class F> bool start(F *fn) {
+  // Returns 0 or the error of mmap or pthread_create.
+  template <class F> int start(F *fn) {
     stack = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (stack == MAP_FAILED) return false;
+    if (stack == MAP_FAILED) return errno;
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setstack(&a, stack, kSize);
     const int rc = pthread_create(
         &thread, &a, [](void *p) -> void * { return (*static_cast<F *>(p))(), nullptr; }, fn);
     pthread_attr_destroy(&a);
-    return rc == 0;
+    if (rc != 0) munmap(stack, kSize);
+    return rc;
   }
   void join_and_unmap() {
     pthread_join(thread, nullptr);
@@ -103,7 +106,7 @@ TEST(RseqOracle, ARegisteredThreadIsKnownUntilItExits) {
       syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
   };
   own_stack_thread t;
-  ASSERT_TRUE(t.start(&body));
+  ASSERT_EQ(t.start(&body), 0);
   while (key.load() == 0) {
   }
   // Busy: known, and ON on the patched kernel for most reads.
@@ -164,7 +167,8 @@ TEST(RseqOracle, ExitingOwnersWithUnmappedStacksNeverCrashAReader) {
       reads += n;
     });
   const uint64_t give_up = now_ns() + 10000000000ull; // bounded: 10 s at most
-  for (int round = 0; round < kRounds && now_ns() < give_up; ++round) {
+  int start_error = 0;
+  for (int round = 0; round < kRounds && now_ns() < give_up && start_error == 0; ++round) {
     own_stack_thread owners[kOwners];
     std::atomic<int> ready{0};
     auto body = [&, round](int k) {
@@ -175,13 +179,14 @@ TEST(RseqOracle, ExitingOwnersWithUnmappedStacksNeverCrashAReader) {
       }
     };
     std::function<void()> fns[kOwners];
-    for (int k = 0; k < kOwners; ++k) {
-      fns[k] = [&, k] { body(k); };
-      ASSERT_TRUE(owners[k].start(&fns[k]));
-      while (ready.load() <= k) {
+    int started = 0;
+    for (; started < kOwners; ++started) {
+      fns[started] = [&, k = started] { body(k); };
+      if ((start_error = owners[started].start(&fns[started])) != 0) break;
+      while (ready.load() <= started) {
       }
     }
-    for (int k = 0; k < kOwners; ++k) {
+    for (int k = 0; k < started; ++k) {
       owners[k].join_and_unmap();
       joined[round * kOwners + k].store(true, std::memory_order_release);
     }
@@ -189,6 +194,7 @@ TEST(RseqOracle, ExitingOwnersWithUnmappedStacksNeverCrashAReader) {
   done = true;
   for (auto &t : readers)
     t.join();
+  ASSERT_EQ(start_error, 0) << std::strerror(start_error);
   std::printf("[ rseq    ] %ld reads, %ld of them of a live owner; %ld wrong\n", reads.load(),
               known.load(), wrong.load());
   EXPECT_GT(reads.load(), 1000);
@@ -219,7 +225,7 @@ TEST(RseqOracle, MutexOwnersExitWhileWaitersAsk) {
     });
   constexpr int kOwners = 200, kOps = 200;
   const uint64_t give_up = now_ns() + 10000000000ull;
-  int owners_run = 0;
+  int owners_run = 0, start_error = 0;
   for (; owners_run < kOwners && now_ns() < give_up; ++owners_run) {
     own_stack_thread t;
     std::function<void()> fn = [&] {
@@ -231,11 +237,12 @@ TEST(RseqOracle, MutexOwnersExitWhileWaitersAsk) {
         onspin_mutex_unlock(&m);
       }
     };
-    ASSERT_TRUE(t.start(&fn));
+    if ((start_error = t.start(&fn)) != 0) break;
     t.join_and_unmap();
   }
   done = true;
   for (auto &t : waiters)
     t.join();
+  ASSERT_EQ(start_error, 0) << std::strerror(start_error);
   EXPECT_EQ(counter, waiter_ops + static_cast<long>(owners_run) * kOps);
 }
