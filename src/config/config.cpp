@@ -41,7 +41,7 @@ config load() noexcept {
   c.max_spinners = cpus > 2 ? static_cast<uint32_t>(cpus - 1) : 1;
 
   if (const char *v = std::getenv("ONSPIN_ORACLE"); v && !parse_oracle(v, &c.oracle))
-    complain("ONSPIN_ORACLE", v, "auto, bpf, rseq, budget, none", "auto");
+    complain("ONSPIN_ORACLE", v, "auto, bpf, rseq, futex2_spin, budget, none", "auto");
   if (const char *v = std::getenv("ONSPIN_SPIN_NS");
       v && !parse_uint(v, 0, 100000000, &c.spin_cap_ns))
     complain("ONSPIN_SPIN_NS", v, "whole nanoseconds from 0 to 100000000", "10000");
@@ -68,11 +68,9 @@ bool parse_oracle(const char *text, oracle_request *out) noexcept {
   static const struct {
     const char *name;
     oracle_request value;
-  } names[] = {{"auto", oracle_request::auto_},
-               {"bpf", oracle_request::bpf},
-               {"rseq", oracle_request::rseq},
-               {"budget", oracle_request::budget},
-               {"none", oracle_request::none}};
+  } names[] = {{"auto", oracle_request::auto_},    {"bpf", oracle_request::bpf},
+               {"rseq", oracle_request::rseq},     {"futex2_spin", oracle_request::futex2_spin},
+               {"budget", oracle_request::budget}, {"none", oracle_request::none}};
   for (const auto &n : names) {
     if (std::strcmp(text, n.name) == 0) {
       *out = n.value;

@@ -6,7 +6,7 @@
 
 namespace onspin::detail {
 
-enum class oracle_request { auto_, bpf, rseq, budget, none };
+enum class oracle_request { auto_, bpf, rseq, futex2_spin, budget, none };
 
 struct config {
   oracle_request oracle = oracle_request::auto_;

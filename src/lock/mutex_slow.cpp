@@ -121,7 +121,8 @@ bool spin_for_lock(onspin_mutex_t *m, const oracle &o, oracle_kind policy, uint3
     seen = look_once(m, o, key, sleeper, ask, result);
     if (seen == look::go_on) cpu_relax();
   }
-  if (seen == look::go_on) {
+  // With futex2_spin the kernel does the rest of the spinning, in the sleep.
+  if (seen == look::go_on && policy != oracle_kind::futex2_spin) {
     if (!claim_spinner_slot(m)) {
       count(stat::spin_skip_limit);
       return false;
@@ -268,7 +269,14 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
         if (!word(m).compare_exchange_weak(w, w | kWaiters, relaxed, relaxed)) continue;
         w |= kWaiters;
       }
-      int r = futex_wait(&m->word, w, when.abstime, when.clock, shared);
+      // futex2_spin: the kernel spins while the owner runs, then sleeps. An
+      // owner it cannot find (dead, or a hand-off marker) gets a plain wait.
+      int r = EINVAL;
+      const uint32_t owner = owner_of(w);
+      if (policy == oracle_kind::futex2_spin && owner != kHandoff)
+        r = futex2_wait_spin(&m->word, w, when.abstime, when.clock, shared);
+      if (r == EINVAL || r == ESRCH || r == EDEADLK)
+        r = futex_wait(&m->word, w, when.abstime, when.clock, shared);
       sleeper = true;
       if (r == ETIMEDOUT) {
         if (take_if_free(m, key, sleeper, &result)) return done(result, true);

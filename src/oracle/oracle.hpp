@@ -22,6 +22,9 @@ enum class oracle_kind : uint8_t {
   budget, // no owner information: spin for a learned time budget
   bpf,    // on_cpu[tid] kept by an eBPF sched_switch program
   rseq,   // sched_state in the owner's rseq area, kept by the patched kernel
+  // No oracle in user space: sleeps use FUTEX2_SPIN (patched kernel), and
+  // the kernel spins while the owner runs. For comparison with rseq.
+  futex2_spin,
 };
 
 struct oracle {

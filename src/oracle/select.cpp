@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "oracle/oracle.hpp"
 #include "platform/clock.hpp"
+#include "platform/futex.hpp"
 #ifdef ONSPIN_HAVE_BPF
 #include "oracle/bpf/bpf_oracle.hpp"
 #endif
@@ -34,6 +35,8 @@ const char *name_of(oracle_kind k) {
     return "bpf";
   case oracle_kind::rseq:
     return "rseq";
+  case oracle_kind::futex2_spin:
+    return "futex2_spin";
   }
   return "budget";
 }
@@ -102,6 +105,19 @@ void choose() noexcept {
   case oracle_request::bpf:
     try_bpf("ONSPIN_ORACLE=bpf");
     return;
+  case oracle_request::futex2_spin: {
+    const char *why;
+    if (futex2_spin_supported(&why)) {
+      set(oracle_kind::futex2_spin,
+          "ONSPIN_ORACLE=futex2_spin: waiters sleep with FUTEX2_SPIN, and the kernel spins "
+          "while the owner runs");
+    } else {
+      std::snprintf(reason_text, sizeof reason_text, "ONSPIN_ORACLE=futex2_spin: %s; using budget",
+                    why);
+      the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
+    }
+    return;
+  }
   case oracle_request::auto_:
     if (!try_rseq("auto")) {
       char first[320];

@@ -13,6 +13,21 @@ namespace {
 
 int op(int base, bool shared) { return shared ? base : (base | FUTEX_PRIVATE_FLAG); }
 
+// futex2 (Linux 6.7): futex_wait(uaddr, val, mask, flags, timeout, clockid).
+#ifndef SYS_futex_wait
+#define SYS_futex_wait 455 // x86-64
+#endif
+constexpr unsigned kFutex2SizeU32 = 0x02;
+constexpr unsigned kFutex2Private = 128;
+constexpr unsigned kFutex2Spin = 0x40; // kernel/patches/0002
+
+long sys_futex2_wait(uint32_t *addr, uint32_t expected, unsigned flags, const timespec *abstime,
+                     clockid_t clock) {
+  return syscall(SYS_futex_wait, addr, static_cast<unsigned long>(expected),
+                 static_cast<unsigned long>(FUTEX_BITSET_MATCH_ANY), flags, abstime,
+                 abstime ? clock : CLOCK_MONOTONIC);
+}
+
 long sys_futex(uint32_t *addr, int futex_op, uint32_t val, const void *timeout_or_val2,
                uint32_t *addr2, uint32_t val3) {
   return syscall(SYS_futex, addr, futex_op, val, timeout_or_val2, addr2, val3);
@@ -28,6 +43,29 @@ int futex_wait(uint32_t *addr, uint32_t expected, const timespec *abstime, clock
   if (abstime != nullptr && clock == CLOCK_REALTIME) o |= FUTEX_CLOCK_REALTIME;
   if (sys_futex(addr, o, expected, abstime, nullptr, FUTEX_BITSET_MATCH_ANY) == 0) return 0;
   return errno;
+}
+
+int futex2_wait_spin(uint32_t *addr, uint32_t expected, const timespec *abstime, clockid_t clock,
+                     bool shared) noexcept {
+  count(stat::futex_waits);
+  const unsigned flags = kFutex2SizeU32 | kFutex2Spin | (shared ? 0 : kFutex2Private);
+  if (sys_futex2_wait(addr, expected, flags, abstime, clock) == 0) return 0;
+  return errno;
+}
+
+bool futex2_spin_supported(const char **why) noexcept {
+  // A value that does not match: the patched kernel says EAGAIN, a kernel
+  // without the flag EINVAL, one without futex2 ENOSYS.
+  uint32_t word = 0;
+  if (sys_futex2_wait(&word, 1, kFutex2SizeU32 | kFutex2Private | kFutex2Spin, nullptr, 0) == 0 ||
+      errno == EAGAIN) {
+    *why = "the kernel takes FUTEX2_SPIN";
+    return true;
+  }
+  *why = errno == ENOSYS ? "the kernel has no futex2 (Linux 6.7 and later)"
+                         : "the kernel does not take FUTEX2_SPIN (it needs onspin's kernel patch, "
+                           "kernel/patches/0002)";
+  return false;
 }
 
 int futex_wake(uint32_t *addr, int n, bool shared) noexcept {

@@ -14,6 +14,16 @@ namespace onspin::detail {
 int futex_wait(uint32_t *addr, uint32_t expected, const timespec *abstime, clockid_t clock,
                bool shared) noexcept;
 
+// futex_wait with FUTEX2_SPIN (kernel/patches/0002): first spins in the
+// kernel while the thread whose TID `expected` holds runs. Returns as
+// futex_wait, and ESRCH (no live thread has that TID), EINVAL (no TID) or
+// EDEADLK (the caller's own TID), after which the caller waits without it.
+int futex2_wait_spin(uint32_t *addr, uint32_t expected, const timespec *abstime, clockid_t clock,
+                     bool shared) noexcept;
+
+// Whether the kernel takes FUTEX2_SPIN; if not, *why says so.
+bool futex2_spin_supported(const char **why) noexcept;
+
 // Wakes up to n sleepers; returns how many were woken.
 int futex_wake(uint32_t *addr, int n, bool shared) noexcept;
 

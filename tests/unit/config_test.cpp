@@ -6,6 +6,8 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "oracle/rseq/registry.hpp"
+#include "platform/futex.hpp"
 
 using namespace onspin::detail;
 
@@ -68,12 +70,22 @@ TEST(Config, ValidOracleIsUsed) {
   EXPECT_EQ(r.out.find("onspin:"), std::string::npos) << "no diagnostics: " << r.out;
 }
 
-// rseq needs the patched kernel; the bpf oracle's own tests cover bpf.
-TEST(Config, UnavailableOracleFallsBackWithAReason) {
-  result r = probe("ONSPIN_ORACLE=rseq");
-  EXPECT_EQ(r.status, 0);
-  EXPECT_NE(r.out.find("oracle=budget"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("rseq"), std::string::npos) << "reason names the request: " << r.out;
+// rseq and futex2_spin need the patched kernel (kernel/run-tests runs this
+// suite there too); the bpf oracle's own tests cover bpf.
+TEST(Config, KernelOraclesAreUsedOrFallBackWithAReason) {
+  const char *why;
+  const struct {
+    const char *name;
+    bool available;
+  } cases[] = {{"rseq", onspin::detail::rseq::kernel_advertises(&why)},
+               {"futex2_spin", onspin::detail::futex2_spin_supported(&why)}};
+  for (const auto &c : cases) {
+    result r = probe(std::string("ONSPIN_ORACLE=") + c.name);
+    EXPECT_EQ(r.status, 0);
+    const std::string want = std::string("oracle=") + (c.available ? c.name : "budget");
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << ": " << r.out;
+    EXPECT_NE(r.out.find(c.name), std::string::npos) << "reason names the request: " << r.out;
+  }
 }
 
 TEST(Config, InvalidValuesGiveOneLineEachAndDefaults) {
@@ -81,9 +93,9 @@ TEST(Config, InvalidValuesGiveOneLineEachAndDefaults) {
                    "contend");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(count_lines_with(r.out, "onspin: "), 4) << r.out;
-  EXPECT_NE(
-      r.out.find("ONSPIN_ORACLE=\"fastest\" is invalid (valid: auto, bpf, rseq, budget, none)"),
-      std::string::npos)
+  EXPECT_NE(r.out.find("ONSPIN_ORACLE=\"fastest\" is invalid (valid: auto, bpf, rseq, futex2_spin, "
+                       "budget, none)"),
+            std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("ONSPIN_SPIN_NS=\"-3\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("ONSPIN_STATS=\"yes\""), std::string::npos) << r.out;
