@@ -3,15 +3,20 @@
 // oracle is the process's (ONSPIN_ORACLE), so comparing oracles means
 // running this once per oracle; the bpf tests and benchmarks do that.
 //
-//   contend --lock onspin|pthread --threads N --inside NS --outside NS --seconds S
-//           [--sleep-inside NS]
+//   contend --lock onspin|pthread|pi --threads N --inside NS --outside NS --seconds S
+//           [--sleep-inside NS] [--long-ns NS]
 //
+// --lock pi is a priority-inheritance futex mutex (bench/common/pi_mutex.hpp),
+// whose waiters the kernel queues and spins for.
 // --sleep-inside makes every 4th critical section sleep for NS (nanosleep):
 // an owner off its CPU while holding the lock, as in sysbench's threads
 // test. That is where owner-aware spinning should differ from a budget.
+// --long-ns makes every 50th critical section (2%) last NS instead: a
+// multi-modal section length.
 //
 // Prints one line of key=value pairs: acquisitions per second, CPU time
-// (user+sys) per acquisition, onspin's slow-path counters per contended
+// (user+sys), system calls (onspin and pi), context switches and onspin's
+// spin decisions per acquisition, onspin's slow-path counters per contended
 // acquisition, and the oracle. Exits 2 if mutual exclusion was violated.
 #include <atomic>
 #include <chrono>
@@ -27,6 +32,7 @@
 #include <vector>
 
 #include "busy_work.hpp"
+#include "pi_mutex.hpp"
 
 namespace {
 
@@ -41,10 +47,16 @@ double cpu_seconds() {
          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+long context_switches() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 int usage(const char *argv0) {
   std::fprintf(stderr,
-               "usage: %s --lock onspin|pthread --threads N --inside NS --outside NS "
-               "--seconds S [--sleep-inside NS]\n",
+               "usage: %s --lock onspin|pthread|pi --threads N --inside NS --outside NS "
+               "--seconds S [--sleep-inside NS] [--long-ns NS]\n",
                argv0);
   return 1;
 }
@@ -53,7 +65,7 @@ int usage(const char *argv0) {
 
 int main(int argc, char **argv) {
   std::string lock = "onspin";
-  long threads = 4, inside = 1000, outside = 1000, sleep_inside = 0;
+  long threads = 4, inside = 1000, outside = 1000, sleep_inside = 0, long_ns = 0;
   double seconds = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
@@ -74,18 +86,23 @@ int main(int argc, char **argv) {
       seconds = v;
     else if (k == "--sleep-inside")
       sleep_inside = static_cast<long>(v);
+    else if (k == "--long-ns")
+      long_ns = static_cast<long>(v);
     else
       return usage(argv[0]);
   }
-  if (argc % 2 == 0 || threads < 1 || seconds <= 0 || (lock != "onspin" && lock != "pthread"))
+  if (argc % 2 == 0 || threads < 1 || seconds <= 0 ||
+      (lock != "onspin" && lock != "pthread" && lock != "pi"))
     return usage(argv[0]);
 
   const double tpn = turns_per_ns();
   const long in_turns = static_cast<long>(inside * tpn),
-             out_turns = static_cast<long>(outside * tpn);
+             out_turns = static_cast<long>(outside * tpn),
+             long_turns = static_cast<long>(long_ns * tpn);
   onspin_mutex_t om = ONSPIN_MUTEX_INITIALIZER;
   pthread_mutex_t pm = PTHREAD_MUTEX_INITIALIZER;
-  const bool use_onspin = lock == "onspin";
+  bench::pi_mutex pi;
+  const bool use_onspin = lock == "onspin", use_pi = lock == "pi";
   if (use_onspin) onspin_oracle_name(); // choose (and load) the oracle before timing
   std::atomic<bool> stop{false};
   std::atomic<long> total{0};
@@ -93,21 +110,33 @@ int main(int argc, char **argv) {
   std::atomic<bool> violated{false};
   onspin_stats_reset();
   const double cpu0 = cpu_seconds();
+  const long switches0 = context_switches();
   const auto t0 = clk::now();
   std::vector<std::thread> ts;
   for (long t = 0; t < threads; ++t)
     ts.emplace_back([&] {
+      const auto tid = static_cast<uint32_t>(gettid());
       long n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        use_onspin ? (void)onspin_mutex_lock(&om) : (void)pthread_mutex_lock(&pm);
+        if (use_onspin)
+          onspin_mutex_lock(&om);
+        else if (use_pi)
+          pi.lock(tid);
+        else
+          pthread_mutex_lock(&pm);
         if (inside_now.fetch_add(1, std::memory_order_relaxed) != 0) violated = true;
-        work(in_turns);
+        work(long_ns > 0 && n % 50 == 0 ? long_turns : in_turns);
         if (sleep_inside > 0 && n % 4 == 0) {
           timespec ts{0, sleep_inside};
           nanosleep(&ts, nullptr);
         }
         inside_now.fetch_sub(1, std::memory_order_relaxed);
-        use_onspin ? (void)onspin_mutex_unlock(&om) : (void)pthread_mutex_unlock(&pm);
+        if (use_onspin)
+          onspin_mutex_unlock(&om);
+        else if (use_pi)
+          pi.unlock(tid);
+        else
+          pthread_mutex_unlock(&pm);
         work(out_turns);
         ++n;
       }
@@ -119,6 +148,7 @@ int main(int argc, char **argv) {
     t.join();
   const double wall = std::chrono::duration<double>(clk::now() - t0).count();
   const double cpu = cpu_seconds() - cpu0;
+  const long switches = context_switches() - switches0;
   if (violated) {
     std::fprintf(stderr, "contend: mutual exclusion violated\n");
     return 2;
@@ -127,12 +157,23 @@ int main(int argc, char **argv) {
   onspin_stats_get(&s);
   const double n = static_cast<double>(total.load());
   const double c = s.contended ? static_cast<double>(s.contended) : 1;
+  // System calls: onspin counts its futex calls; the pi mutex counts its
+  // own; glibc's are not visible ("-").
+  char syscalls[32] = "-";
+  if (use_onspin)
+    std::snprintf(syscalls, sizeof syscalls, "%.4f", (s.futex_waits + s.futex_wakes) / n);
+  else if (use_pi)
+    std::snprintf(syscalls, sizeof syscalls, "%.4f", pi.syscalls() / n);
   std::printf("lock=%s oracle=%s threads=%ld inside_ns=%ld outside_ns=%ld sleep_inside_ns=%ld "
-              "acq_per_s=%.0f "
+              "long_ns=%ld acq_per_s=%.0f "
               "cpu_ns_per_acq=%.1f contended=%llu spin_ns_per_contended=%.1f "
-              "owner_off_per_contended=%.4f futex_waits_per_acq=%.4f\n",
+              "owner_off_per_contended=%.4f futex_waits_per_acq=%.4f syscalls_per_acq=%s "
+              "ctx_switches_per_acq=%.4f contended_per_acq=%.4f spin_acquired_per_acq=%.4f "
+              "owner_off_per_acq=%.4f budget_stop_per_acq=%.4f\n",
               lock.c_str(), use_onspin ? onspin_oracle_name() : "-", threads, inside, outside,
-              sleep_inside, n / wall, cpu * 1e9 / n, (unsigned long long)s.contended, s.spin_ns / c,
-              s.spin_stop_owner_off / c, s.futex_waits / n);
+              sleep_inside, long_ns, n / wall, cpu * 1e9 / n, (unsigned long long)s.contended,
+              s.spin_ns / c, s.spin_stop_owner_off / c, s.futex_waits / n, syscalls, switches / n,
+              s.contended / n, s.spin_acquired / n, s.spin_stop_owner_off / n,
+              s.spin_stop_budget / n);
   return 0;
 }
