@@ -71,7 +71,7 @@ self_check run_self_check(const onspin::detail::oracle &o) {
   const uint32_t key = tid.load();
   self_check r;
   auto read = [&] {
-    return onspin::detail::owner_on_cpu(o, key, false) == onspin::detail::owner_state::on;
+    return onspin::detail::owner_on_cpu(o, o.kind.load(), key) == onspin::detail::owner_state::on;
   };
   uint64_t on = 0, reads = 0;
   std::vector<uint64_t> delays;

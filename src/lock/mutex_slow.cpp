@@ -82,7 +82,8 @@ struct wait_clock {
 // What one look at the lock word found, from a spinner's point of view.
 enum class look { taken, not_recoverable, reserved, owner_off, go_on };
 
-look look_once(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, bool ask,
+// `ask`: the oracle to ask about the owner, or none.
+look look_once(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, oracle_kind ask,
                int *result) {
   uint32_t w = word(m).load(relaxed);
   while (free_for(w, sleeper))
@@ -90,9 +91,7 @@ look look_once(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, b
   uint32_t owner = owner_of(w);
   if (owner == kNotRecoverable) return look::not_recoverable;
   if (owner == kHandoff) return look::reserved; // handed to a sleeper: join them
-  // `ask` is false for the locks an oracle cannot answer for (lock_slow),
-  // so the lock is not process-shared when rseq is asked.
-  if (ask && owner_on_cpu(o, owner, false) == owner_state::off) return look::owner_off;
+  if (owner_on_cpu(o, ask, owner) == owner_state::off) return look::owner_off;
   return look::go_on;
 }
 
@@ -111,7 +110,7 @@ constexpr int kProbeTurns = 8;
 // costs what a test-and-test-and-set lock pays. Only a longer spin claims
 // one of the per-lock spinner slots and runs against the clock.
 bool spin_for_lock(onspin_mutex_t *m, const oracle &o, oracle_kind policy, uint32_t key,
-                   bool sleeper, bool ask, int *result, wait_clock &clock) {
+                   bool sleeper, oracle_kind ask, int *result, wait_clock &clock) {
   if (policy == oracle_kind::none) {
     count(stat::spin_skip_oracle);
     return false;
@@ -228,12 +227,15 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
   else if (spin == ONSPIN_SPIN_BUDGET && policy != oracle_kind::none)
     policy = oracle_kind::budget;
   // The rseq oracle knows this process's threads only: a process-shared
-  // lock's owner may be elsewhere (the seed's limit), so it gets budget.
-  if (policy == oracle_kind::rseq && shared) policy = oracle_kind::budget;
+  // lock's owner may be elsewhere (the seed's limit). Such locks ask the bpf
+  // oracle where it can be had, else they use budget.
+  if (policy == oracle_kind::rseq && shared) policy = shared_lock_policy();
   // Robust locks hold namespace TIDs; when the bpf oracle's keys are root
   // TIDs (a child PID namespace) it cannot answer for their owners.
-  const bool ask =
-      (policy == oracle_kind::bpf && !(robust && o.root_keys)) || policy == oracle_kind::rseq;
+  const oracle_kind ask =
+      (policy == oracle_kind::bpf && !(robust && o.root_keys)) || policy == oracle_kind::rseq
+          ? policy
+          : oracle_kind::none;
   wait_clock clock;
   // Budget learning: how long this acquisition waited in all. After a spin
   // that took the lock, the spin's closing clock reading says it. A wait that

@@ -50,16 +50,23 @@ void oracle_spin_ran_out() noexcept;
 // tell (bpf in a child PID namespace); 0 otherwise.
 uint32_t oracle_root_tid() noexcept;
 
-// The rseq oracle knows this process's threads only: pass `shared` for a
-// process-shared lock, whose owner may live in another process.
-inline owner_state owner_on_cpu(const oracle &o, uint32_t owner_key, bool shared) noexcept {
-  switch (o.kind.load(std::memory_order_relaxed)) {
+// The policy a process-shared lock uses when the process's oracle is rseq,
+// which knows this process's threads only: bpf if its map can be had (the
+// first call tries, outside child PID namespaces), else budget.
+oracle_kind shared_lock_policy() noexcept;
+
+// For tests: makes rseq the process's oracle with the registry in test mode
+// (see rseq::start), before any lock. Returns false if it is too late.
+bool force_rseq_oracle_for_test() noexcept;
+
+// Asks the oracle `how` (bpf or rseq; anything else answers unknown).
+inline owner_state owner_on_cpu(const oracle &o, oracle_kind how, uint32_t owner_key) noexcept {
+  switch (how) {
   case oracle_kind::bpf:
     if (owner_key >= o.entries) return owner_state::unknown;
     return __atomic_load_n(&o.slots[owner_key], __ATOMIC_RELAXED) ? owner_state::on
                                                                   : owner_state::off;
   case oracle_kind::rseq: {
-    if (shared) return owner_state::unknown;
     const uint32_t v = rseq::read(owner_key);
     if (v == rseq::kNoEntry) return owner_state::unknown;
     return v ? owner_state::on : owner_state::off;

@@ -14,6 +14,7 @@
 #include "oracle/oracle.hpp"
 #include "platform/clock.hpp"
 #include "platform/futex.hpp"
+#include "platform/thread_self.hpp"
 #ifdef ONSPIN_HAVE_BPF
 #include "oracle/bpf/bpf_oracle.hpp"
 #endif
@@ -82,7 +83,8 @@ bool try_rseq(const char *request) {
     return false;
   }
   std::snprintf(reason_text, sizeof reason_text,
-                "%.300s: rseq oracle (%s; process-shared locks use budget)", request, why);
+                "%.300s: rseq oracle (%s; process-shared locks use bpf if they can, else budget)",
+                request, why);
   the_oracle.kind.store(oracle_kind::rseq, std::memory_order_release);
   return true;
 }
@@ -135,6 +137,34 @@ std::once_flag chosen;
 const oracle &current_oracle() noexcept {
   std::call_once(chosen, choose);
   return the_oracle;
+}
+
+oracle_kind shared_lock_policy() noexcept {
+  static std::once_flag once;
+  static oracle_kind policy = oracle_kind::budget;
+  std::call_once(once, [] {
+#ifdef ONSPIN_HAVE_BPF
+    // The map is indexed by root TIDs; under rseq, lock words hold the
+    // namespace's. They agree outside child PID namespaces only.
+    char why[256];
+    if (in_child_pid_namespace() || !bpf::open(&bpf_view, why, sizeof why)) return;
+    the_oracle.slots = bpf_view.slots;
+    the_oracle.entries = bpf_view.entries;
+    policy = oracle_kind::bpf;
+#endif
+  });
+  return policy;
+}
+
+bool force_rseq_oracle_for_test() noexcept {
+  const char *why;
+  if (!rseq::start(false, &why)) return false;
+  bool forced = false;
+  std::call_once(chosen, [&] {
+    set(oracle_kind::rseq, "forced by a test: rseq registry in test mode");
+    forced = true;
+  });
+  return forced;
 }
 
 void oracle_spin_ran_out() noexcept {

@@ -246,6 +246,15 @@ TEST_F(BpfOracle, WithoutPrivilegeOrPinTheLibraryFallsBackAndItsTestsPass) {
   EXPECT_TRUE(contains(suite.out, "PASSED")) << suite.out;
 }
 
+// Under the rseq oracle (forced: no kernel here has both rseq sched_state and
+// BPF), process-shared locks, which rseq cannot answer for, ask bpf.
+TEST_F(BpfOracle, ProcessSharedLocksUnderRseqAskBpf) {
+  ASSERT_EQ(run(cli("oracle remove")).status, 0);
+  result probe = run(std::string("env ONSPIN_SPIN_NS=100000000 ") + ONSPIN_SHARED_UNDER_RSEQ_PROBE);
+  EXPECT_EQ(probe.status, 0) << probe.out;
+  EXPECT_TRUE(contains(probe.out, "oracle=rseq shared_policy=bpf")) << probe.out;
+}
+
 // Inside a child PID namespace gettid() is not the map's key: ordinary locks
 // are keyed by root TIDs (from the root_tid program), robust ones keep
 // gettid() for the kernel's robust list, and the oracle answers for the
