@@ -201,6 +201,7 @@ static void check_timeout(void) {
  * waiter may be stranded (a lost wake-up hangs; alarm() ends it). */
 static uint32_t lock_word;
 static long counter;
+static atomic_long spin_waits; /* FUTEX2_SPIN waits the lock made */
 
 static void lock(uint32_t self) {
   uint32_t w = 0;
@@ -217,6 +218,7 @@ static void lock(uint32_t self) {
     if (!(w & WAITERS) && !__atomic_compare_exchange_n(&lock_word, &w, w | WAITERS, 0,
                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
       continue;
+    atomic_fetch_add_explicit(&spin_waits, 1, memory_order_relaxed);
     int r = spin_wait(&lock_word, w | WAITERS, 0);
     if (r == ESRCH || r == EINVAL)
       syscall(SYS_futex, &lock_word, FUTEX_WAIT_PRIVATE, w | WAITERS, NULL, NULL, 0);
@@ -234,6 +236,9 @@ static void *hammer(void *arg) {
   for (int i = 0; i < 20000; ++i) {
     lock(self);
     ++counter;
+    const uint64_t end = now_ns() + 2000; /* 2 us inside: waiters must wait */
+    while (now_ns() < end) {
+    }
     if (i % 64 == 0) sched_yield(); /* an owner that leaves the CPU */
     unlock();
   }
@@ -250,8 +255,10 @@ static void check_stress(void) {
   for (int i = 0; i < 4; ++i)
     pthread_join(t[i], NULL);
   alarm(0);
-  printf("  counter %ld in %.1f s\n", counter, (double)(now_ns() - t0) / 1e9);
+  printf("  counter %ld in %.1f s, %ld FUTEX2_SPIN waits\n", counter, (double)(now_ns() - t0) / 1e9,
+         atomic_load(&spin_waits));
   check(counter == 4 * 20000, "mutual exclusion held and no waiter was stranded");
+  check(atomic_load(&spin_waits) >= 100, "the lock was contended (100 or more FUTEX2_SPIN waits)");
 }
 
 int main(int argc, char **argv) {
