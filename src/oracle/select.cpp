@@ -6,7 +6,6 @@
 //   budget, none as asked
 #include <atomic>
 #include <cstdio>
-#include <cstring>
 #include <mutex>
 #include <onspin/onspin.h>
 
@@ -47,15 +46,20 @@ void set(oracle_kind k, const char *why) {
   the_oracle.kind.store(k, std::memory_order_release);
 }
 
+// The fallback of every request that cannot be met, with the reason.
+void use_budget(const char *request, const char *missing, const char *why) {
+  std::snprintf(reason_text, sizeof reason_text, "%.300s: %s (%.250s); using budget", request,
+                missing, why);
+  the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
+}
+
 #ifdef ONSPIN_HAVE_BPF
 bpf::view bpf_view;
 
 bool try_bpf(const char *request) {
   char why[256];
   if (!bpf::open(&bpf_view, why, sizeof why)) {
-    std::snprintf(reason_text, sizeof reason_text, "%.300s: no bpf oracle (%s); using budget",
-                  request, why);
-    the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
+    use_budget(request, "no bpf oracle", why);
     return false;
   }
   the_oracle.slots = bpf_view.slots;
@@ -67,29 +71,24 @@ bool try_bpf(const char *request) {
 }
 #else
 bool try_bpf(const char *request) {
-  std::snprintf(reason_text, sizeof reason_text,
-                "%.300s: this build has no bpf oracle (built without clang, bpftool, libbpf or "
-                "BTF); using budget",
-                request);
-  the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
+  use_budget(request, "no bpf oracle",
+             "this build has none: it was built without clang, bpftool, libbpf or BTF");
   return false;
 }
 #endif
 
-bool try_rseq(const char *request) {
-  const char *why;
-  if (!rseq::start(true, &why)) {
-    std::snprintf(reason_text, sizeof reason_text, "%.300s: no rseq oracle (%s)", request, why);
-    return false;
-  }
+// On failure *why says what is missing, and nothing is chosen yet.
+bool try_rseq(const char *request, const char **why) {
+  if (!rseq::start(true, why)) return false;
   std::snprintf(reason_text, sizeof reason_text,
                 "%.300s: rseq oracle (%s; process-shared locks use bpf if they can, else budget)",
-                request, why);
+                request, *why);
   the_oracle.kind.store(oracle_kind::rseq, std::memory_order_release);
   return true;
 }
 
 void choose() noexcept {
+  const char *why;
   switch (cfg().oracle) {
   case oracle_request::none:
     set(oracle_kind::none, "ONSPIN_ORACLE=none: waiters never spin");
@@ -98,32 +97,24 @@ void choose() noexcept {
     set(oracle_kind::budget, "ONSPIN_ORACLE=budget");
     return;
   case oracle_request::rseq:
-    if (!try_rseq("ONSPIN_ORACLE=rseq")) {
-      const size_t n = std::strlen(reason_text);
-      std::snprintf(reason_text + n, sizeof reason_text - n, "; using budget");
-      the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
-    }
+    if (!try_rseq("ONSPIN_ORACLE=rseq", &why))
+      use_budget("ONSPIN_ORACLE=rseq", "no rseq oracle", why);
     return;
   case oracle_request::bpf:
     try_bpf("ONSPIN_ORACLE=bpf");
     return;
-  case oracle_request::futex2_spin: {
-    const char *why;
-    if (futex2_spin_supported(&why)) {
+  case oracle_request::futex2_spin:
+    if (futex2_spin_supported(&why))
       set(oracle_kind::futex2_spin,
           "ONSPIN_ORACLE=futex2_spin: waiters sleep with FUTEX2_SPIN, and the kernel spins "
           "while the owner runs");
-    } else {
-      std::snprintf(reason_text, sizeof reason_text, "ONSPIN_ORACLE=futex2_spin: %s; using budget",
-                    why);
-      the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
-    }
+    else
+      use_budget("ONSPIN_ORACLE=futex2_spin", "no FUTEX2_SPIN", why);
     return;
-  }
   case oracle_request::auto_:
-    if (!try_rseq("auto")) {
-      char first[320];
-      std::snprintf(first, sizeof first, "%.300s", reason_text);
+    if (!try_rseq("auto", &why)) {
+      char first[300];
+      std::snprintf(first, sizeof first, "auto: no rseq oracle (%s)", why);
       try_bpf(first);
     }
     return;

@@ -62,9 +62,9 @@ bool futex2_spin_supported(const char **why) noexcept {
     *why = "the kernel takes FUTEX2_SPIN";
     return true;
   }
-  *why = errno == ENOSYS ? "the kernel has no futex2 (Linux 6.7 and later)"
-                         : "the kernel does not take FUTEX2_SPIN (it needs onspin's kernel patch, "
-                           "kernel/patches/0002)";
+  *why = errno == ENOSYS ? "the kernel has no futex2, which came in Linux 6.7"
+                         : "the kernel does not take FUTEX2_SPIN; it needs onspin's kernel patch "
+                           "kernel/patches/0002";
   return false;
 }
 

@@ -53,13 +53,13 @@ bool kernel_advertises(const char **why) noexcept {
 #else
   const area *self = self_area();
   if (self == nullptr) {
-    *why = "glibc did not register rseq (GLIBC_TUNABLES=glibc.pthread.rseq=0, or the kernel "
-           "has no rseq)";
+    *why = "glibc did not register rseq: GLIBC_TUNABLES=glibc.pthread.rseq=0, or the kernel "
+           "has no rseq";
     return false;
   }
   if (!(__atomic_load_n(&self->flags, __ATOMIC_RELAXED) & kSchedStateAvailable)) {
-    *why = "the kernel does not advertise rseq sched_state (it needs onspin's kernel patch, "
-           "kernel/patches/)";
+    *why = "the kernel does not advertise rseq sched_state; it needs onspin's kernel patch "
+           "kernel/patches/0001";
     return false;
   }
   *why = "the kernel advertises rseq sched_state";
@@ -69,7 +69,6 @@ bool kernel_advertises(const char **why) noexcept {
 
 bool start(bool require_kernel, const char **why) noexcept {
   static std::once_flag once;
-  static bool ok = false;
   static const char *reason = "";
   std::call_once(once, [require_kernel] {
     if (!kernel_advertises(&reason)) {
@@ -83,11 +82,10 @@ bool start(bool require_kernel, const char **why) noexcept {
       reason = "no pthread key left for the rseq registry";
       return;
     }
-    ok = true;
     running.store(true, std::memory_order_release);
   });
   *why = reason;
-  return ok;
+  return started();
 }
 
 bool started() noexcept { return running.load(std::memory_order_acquire); }
