@@ -271,14 +271,11 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
         if (!word(m).compare_exchange_weak(w, w | kWaiters, relaxed, relaxed)) continue;
         w |= kWaiters;
       }
-      // futex2_spin: the kernel spins while the owner runs, then sleeps. An
-      // owner it cannot find (dead, or a hand-off marker) gets a plain wait.
-      int r = EINVAL;
-      const uint32_t owner = owner_of(w);
-      if (policy == oracle_kind::futex2_spin && owner != kHandoff)
-        r = futex2_wait_spin(&m->word, w, when.abstime, when.clock, shared);
-      if (r == EINVAL || r == ESRCH || r == EDEADLK)
-        r = futex_wait(&m->word, w, when.abstime, when.clock, shared);
+      // futex2_spin: the kernel spins while the owner runs, then sleeps. A
+      // hand-off marker names no owner to spin on.
+      const int r = policy == oracle_kind::futex2_spin && owner_of(w) != kHandoff
+                        ? futex2_wait_spin(&m->word, w, when.abstime, when.clock, shared)
+                        : futex_wait(&m->word, w, when.abstime, when.clock, shared);
       sleeper = true;
       if (r == ETIMEDOUT) {
         if (take_if_free(m, key, sleeper, &result)) return done(result, true);

@@ -50,7 +50,10 @@ int futex2_wait_spin(uint32_t *addr, uint32_t expected, const timespec *abstime,
   count(stat::futex_waits);
   const unsigned flags = kFutex2SizeU32 | kFutex2Spin | (shared ? 0 : kFutex2Private);
   if (sys_futex2_wait(addr, expected, flags, abstime, clock) == 0) return 0;
-  return errno;
+  const int e = errno;
+  if (e == EINVAL || e == ESRCH || e == EDEADLK)
+    return futex_wait(addr, expected, abstime, clock, shared);
+  return e;
 }
 
 bool futex2_spin_supported(const char **why) noexcept {

@@ -15,9 +15,9 @@ int futex_wait(uint32_t *addr, uint32_t expected, const timespec *abstime, clock
                bool shared) noexcept;
 
 // futex_wait with FUTEX2_SPIN (kernel/patches/0002): first spins in the
-// kernel while the thread whose TID `expected` holds runs. Returns as
-// futex_wait, and ESRCH (no live thread has that TID), EINVAL (no TID) or
-// EDEADLK (the caller's own TID), after which the caller waits without it.
+// kernel while the thread whose TID `expected` holds runs. An owner the
+// kernel cannot spin on (no TID, a dead thread, the caller) gets a plain
+// futex_wait. Returns as futex_wait.
 int futex2_wait_spin(uint32_t *addr, uint32_t expected, const timespec *abstime, clockid_t clock,
                      bool shared) noexcept;
 
