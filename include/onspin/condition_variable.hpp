@@ -5,8 +5,9 @@
 //   cv.wait(lk, [&] { return !queue.empty(); });
 //
 // Guarantees: a notify that happens after a waiter released the mutex wakes it
-// (no lost wake-ups); notify_all does not wake every waiter at once but moves
-// them onto the mutex, which hands itself on one unlock at a time. As with
+// (no lost wake-ups). The object may be destroyed as soon as every waiter was
+// notified, even while the woken are still leaving: the destructor waits
+// for them (never for the mutex, which the caller may hold). As with
 // every condition variable a wait may return without a notify (rarely: when a
 // signal handler interrupted it as the condition changed), so wait with a
 // predicate or in a loop. All waiters of one condition_variable must use the
@@ -37,6 +38,9 @@ public:
                                                                 : ONSPIN_PROCESS_PRIVATE);
     onspin_cond_init(&c_, &a);
   }
+  // With waiters that were never notified this is undefined, as for
+  // std::condition_variable; onspin then leaves the object as it is.
+  ~condition_variable() { onspin_cond_destroy(&c_); }
   condition_variable(const condition_variable &) = delete;
   condition_variable &operator=(const condition_variable &) = delete;
 
@@ -80,12 +84,12 @@ public:
   template <class Mutex, class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<Mutex> &lk,
                           const std::chrono::duration<Rep, Period> &d) {
-    return wait_until(lk, std::chrono::steady_clock::now() + d);
+    return wait_until(lk, detail::steady_after(d));
   }
   template <class Mutex, class Rep, class Period, class Predicate>
   bool wait_for(std::unique_lock<Mutex> &lk, const std::chrono::duration<Rep, Period> &d,
                 Predicate pred) {
-    return wait_until(lk, std::chrono::steady_clock::now() + d, std::move(pred));
+    return wait_until(lk, detail::steady_after(d), std::move(pred));
   }
 
   onspin_cond_t *native_handle() noexcept { return &c_; }

@@ -75,7 +75,7 @@ public:
   // CLOCK_REALTIME (they follow changes of the system time).
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
-    return try_lock_until(std::chrono::steady_clock::now() + d);
+    return try_lock_until(detail::steady_after(d));
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration> &tp) {

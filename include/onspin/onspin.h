@@ -167,11 +167,13 @@ ONSPIN_API int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *at
  *   EDEADLK         the calling thread already owns m
  *   EOWNERDEAD      robust m: the previous owner died; the caller owns m
  *   ENOTRECOVERABLE robust m was unlocked while inconsistent; not acquired
+ *   ENOTSUP         robust m, and the calling thread's robust list is not in glibc's layout
  */
 ONSPIN_API int onspin_mutex_lock(onspin_mutex_t *m);
 
 /* Acquires m if it is free. Never spins or sleeps. Returns 0, EBUSY (taken,
- * also when the caller owns it), EINVAL, EOWNERDEAD or ENOTRECOVERABLE. */
+ * also when the caller owns it), EINVAL, EOWNERDEAD or ENOTRECOVERABLE.
+ * ENOTSUP: robust m, and the calling thread's robust list is not glibc's layout. */
 ONSPIN_API int onspin_mutex_trylock(onspin_mutex_t *m);
 
 /*
@@ -180,6 +182,7 @@ ONSPIN_API int onspin_mutex_trylock(onspin_mutex_t *m);
  * Returns ETIMEDOUT if the lock could not be taken by then (also for a time
  * already past), EINVAL if abstime is NULL, tv_nsec is outside
  * [0, 1000000000) or the clock is another one; the other lock errors as above.
+ * ENOTSUP: robust m, and the calling thread's robust list is not glibc's layout.
  */
 ONSPIN_API int onspin_mutex_timedlock(onspin_mutex_t *m, clockid_t clockid,
                                       const struct timespec *abstime);
@@ -188,8 +191,10 @@ ONSPIN_API int onspin_mutex_timedlock(onspin_mutex_t *m, clockid_t clockid,
  * Releases m. If threads sleep on it, wakes one (or hands the lock to it
  * when fairness is due).
  * Returns 0, EINVAL (m NULL) or EPERM (the caller does not own m). After a
- * fork(), the child's forking thread may release the locks it held in the
- * parent (the pthread_atfork pattern), although its TID changed.
+ * fork() or _Fork(), the child's forking thread may release the private
+ * locks it held in the parent (the pthread_atfork pattern), although its TID
+ * changed. A process-shared lock the parent holds stays the parent's: the
+ * child gets EPERM, and its lock call waits.
  */
 ONSPIN_API int onspin_mutex_unlock(onspin_mutex_t *m);
 
@@ -213,15 +218,14 @@ ONSPIN_API int onspin_mutex_destroy(onspin_mutex_t *m);
  * A sequence counter in a futex: waiters sleep until it changes.
  */
 typedef struct onspin_cond {
-  uint32_t seq;          /* bumped by every signal and broadcast */
-  uint32_t waiters;      /* threads between wait entry and wake-up */
-  uint32_t kind;         /* ONSPIN_PROCESS_SHARED bit */
-  uint32_t owner_pid;    /* process that recorded `mutex` (requeue target) */
-  onspin_mutex_t *mutex; /* the mutex waiters use, for broadcast's requeue */
+  uint32_t seq;      /* bumped by every signal and broadcast */
+  uint32_t kind;     /* ONSPIN_PROCESS_SHARED bit */
+  uint64_t refs;     /* waiters yet to leave, and how many were notified */
+  uint64_t reserved; /* zero */
 } onspin_cond_t;
 
 #define ONSPIN_COND_INITIALIZER                                                                    \
-  { 0, 0, 0, 0, 0 }
+  { 0, 0, 0, 0 }
 
 typedef struct onspin_condattr {
   uint32_t flags;
@@ -263,14 +267,23 @@ ONSPIN_API int onspin_cond_timedwait(onspin_cond_t *c, onspin_mutex_t *m, clocki
 ONSPIN_API int onspin_cond_signal(onspin_cond_t *c);
 
 /*
- * Wakes all waiters. To avoid a thundering herd it wakes one and moves the
- * rest onto the mutex's futex (FUTEX_CMP_REQUEUE), where each unlock wakes the
- * next. A process-shared c whose waiters' mutex was recorded by another
- * process wakes them all instead (their mutex address means nothing here).
+ * Wakes all waiters. They then take the mutex in turn. Like signal, it
+ * touches c for the last time in its wake-up system call: a woken waiter
+ * may destroy c and free its memory at once.
  */
 ONSPIN_API int onspin_cond_broadcast(onspin_cond_t *c);
 
-/* Returns 0, EINVAL (NULL) or EBUSY (threads wait on c). */
+/*
+ * Returns 0, EINVAL (NULL) or EBUSY (a thread waits on c and was not
+ * notified: c stays usable). As POSIX allows, c may be destroyed as soon as
+ * every waiter was notified, by signals or a broadcast, even while the woken
+ * are still leaving: destroy then waits for them to stop touching c (they
+ * leave before they reacquire the mutex, so the caller may hold it), and c's
+ * memory may be freed or unmapped as soon as destroy returns. A
+ * process-shared c whose notified waiters have not left after a second gives
+ * EBUSY: a waiter's process may have died in its wait, and no process can
+ * tell that from a slow one.
+ */
 ONSPIN_API int onspin_cond_destroy(onspin_cond_t *c);
 
 /* ------------------------------------------------------------------------ */
@@ -296,7 +309,7 @@ struct onspin_stats {
   uint64_t timeouts;            /* timed lock or wait calls that timed out */
   uint64_t owner_died;          /* EOWNERDEAD returns */
   uint64_t cond_waits;          /* condition waits started */
-  uint64_t cond_requeues;       /* broadcasts that requeued instead of waking */
+  uint64_t cond_requeues;       /* always 0: broadcast no longer requeues (kept for the ABI) */
 };
 
 /* Fills *out. Returns 0 or EINVAL (out NULL). */

@@ -59,7 +59,7 @@ public:
 
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
-    return try_lock_until(std::chrono::steady_clock::now() + d);
+    return try_lock_until(detail::steady_after(d));
   }
   // True once the caller owns the mutex (check inconsistent()), false at tp.
   // Throws as lock() does.

@@ -3,15 +3,25 @@
 // signal and broadcast bump it first, so a wake-up that comes between the
 // release and the sleep is never lost (the futex compares before sleeping).
 //
-// Broadcast wakes one waiter and requeues the rest onto the mutex word: each
-// then gets the lock in turn as the previous one unlocks, instead of all
-// waking to fight over it. Every waiter reacquires the mutex as a "sleeper"
-// (with WAITERS set), which keeps that chain of unlock wake-ups going.
+// Lifetime: a condition variable may be destroyed, and its memory freed, as
+// soon as every waiter has been notified (POSIX, and C++'s
+// [thread.condition.condvar]): the waiters may still be on their way out.
+// So a woken waiter leaves the object with one last atomic update of `refs`
+// before it reacquires the mutex, and destroy waits for the notified ones to
+// leave. Signal and broadcast touch nothing after their futex wake, so that
+// a waiter they woke may destroy the object at once.
+//
+// Broadcast wakes every waiter; it does not requeue them onto the mutex
+// (glibc dropped that in 2.25 too): a requeued waiter would still hold its
+// reference while it sleeps on the mutex, so destroying the condition
+// variable under that mutex would deadlock, and between processes the woken
+// waiter that must keep the requeued ones going may die first.
 #include <cerrno>
 #include <climits>
 
 #include "lock/lock_word.hpp"
 #include "platform/clock.hpp"
+#include "platform/errno_keeper.hpp"
 #include "platform/futex.hpp"
 #include "platform/thread_self.hpp"
 #include "stats/stats.hpp"
@@ -21,60 +31,104 @@ using namespace onspin::detail;
 namespace {
 
 constexpr auto relaxed = std::memory_order_relaxed;
+constexpr auto acquire = std::memory_order_acquire;
+constexpr auto acq_rel = std::memory_order_acq_rel;
 constexpr auto seq_cst = std::memory_order_seq_cst;
 
 // onspin_cond_t::kind bits
-constexpr uint32_t kCondShared = 1u << 0;      // ONSPIN_PROCESS_SHARED
-constexpr uint32_t kCondSharedWaits = 1u << 1; // waiters' mutex needs shared futex ops
+constexpr uint32_t kCondShared = 1u << 0; // ONSPIN_PROCESS_SHARED
+
+// onspin_cond_t::refs: the waiters that have not left yet (entered, and
+// neither woken by a notify nor gone by themselves), a flag for a destroy
+// waiting for them, and how many of them were notified.
+constexpr uint64_t kWaitingMask = 0x7fffffffu;
+constexpr uint64_t kDestroying = 0x80000000u;
+constexpr int kNotifiedShift = 32;
 
 std::atomic_ref<uint32_t> ref(uint32_t &v) { return std::atomic_ref<uint32_t>(v); }
+std::atomic_ref<uint64_t> refs_of(onspin_cond_t *c) { return std::atomic_ref<uint64_t>(c->refs); }
 
-// Waits on the condition and the requeue onto the mutex must use the same
-// futex flavour: shared if the condition is, or if the mutex is.
-bool cond_futex_shared(onspin_cond_t *c) {
-  return (ref(c->kind).load(relaxed) & (kCondShared | kCondSharedWaits)) != 0;
+uint32_t waiting(uint64_t r) { return static_cast<uint32_t>(r & kWaitingMask); }
+uint32_t notified(uint64_t r) { return static_cast<uint32_t>(r >> kNotifiedShift); }
+uint64_t pack(uint32_t waiting, uint32_t notified, uint64_t flags) {
+  return static_cast<uint64_t>(notified) << kNotifiedShift | flags | waiting;
 }
 
-// Remembers the waiters' mutex for broadcast. All waiters pass the same one
-// (POSIX), so these stores repeat the same values; skip them when unchanged.
-void record_mutex(onspin_cond_t *c, onspin_mutex_t *m) {
-  std::atomic_ref<onspin_mutex_t *> mutex(c->mutex);
-  const uint32_t pid = self_pid();
-  if (mutex.load(relaxed) != m || ref(c->owner_pid).load(relaxed) != pid) {
-    mutex.store(m, relaxed);
-    ref(c->owner_pid).store(pid, relaxed);
+// Destroy sleeps on the low half of refs (little-endian: the waiter count).
+uint32_t *refs_futex(onspin_cond_t *c) { return reinterpret_cast<uint32_t *>(&c->refs); }
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "refs_futex needs the low half first");
+
+// How long destroy waits for the notified waiters of a process-shared c to
+// leave (nobody can tell a waiter whose process died from a slow one), and
+// how often it looks.
+constexpr uint64_t kSharedDestroyWaitNs = 1000000000;
+constexpr uint64_t kDestroyNapNs = 10000000;
+
+bool cond_futex_shared(onspin_cond_t *c) { return ref(c->kind).load(relaxed) & kCondShared; }
+
+// Notes that a notify reaches `n` more waiters (all of them: UINT32_MAX).
+// Returns whether any waiter is there to wake.
+bool note_notified(onspin_cond_t *c, uint32_t n) {
+  auto refs = refs_of(c);
+  uint64_t r = refs.load(seq_cst);
+  for (;;) {
+    const uint32_t w = waiting(r);
+    if (w == 0) return false;
+    if (notified(r) >= w) return true;
+    const uint32_t more = n < w - notified(r) ? notified(r) + n : w;
+    if (refs.compare_exchange_weak(r, pack(w, more, r & kDestroying), seq_cst, seq_cst))
+      return true;
   }
-  if (futex_is_shared(kind_of(m)) && !(ref(c->kind).load(relaxed) & kCondSharedWaits))
-    ref(c->kind).fetch_or(kCondSharedWaits, relaxed);
+}
+
+// The waiter's last touch of c: leave, consuming a notification if it got
+// one, and wake a destroy that waits for the last waiter. After this the
+// memory may be gone; the wake only names its address.
+void leave(onspin_cond_t *c, bool was_notified, bool shared) {
+  auto refs = refs_of(c);
+  uint64_t r = refs.load(relaxed), next;
+  do {
+    const uint32_t w = waiting(r) - 1;
+    uint32_t n = notified(r);
+    if (was_notified && n > 0) --n;
+    next = pack(w, n < w ? n : w, r & kDestroying);
+  } while (!refs.compare_exchange_weak(r, next, acq_rel, relaxed));
+  if ((next & kDestroying) && waiting(next) == 0) futex_wake(refs_futex(c), INT_MAX, shared);
 }
 
 int cond_wait(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
-  if (!is_self(owner_of(word(m).load(relaxed)), kind_of(m) & kKindRobust)) return EPERM;
-  record_mutex(c, m);
+  const errno_keeper keep_errno;
+  const uint32_t mkind = kind_of(m);
+  if (!is_self(owner_of(word(m).load(relaxed)), mkind & kKindRobust, mkind & kKindShared))
+    return EPERM;
   const bool shared = cond_futex_shared(c);
   count(stat::cond_waits);
 
-  // Dekker with signal: we announce ourselves, then sample; a signaller
-  // bumps, then looks for waiters. One of us sees the other.
-  ref(c->waiters).fetch_add(1, seq_cst);
+  // We announce ourselves before we release the mutex: a notifier that
+  // synchronised with that release sees us, and bumps seq after looking, so
+  // either our sample is already the new value or the futex sees it change.
+  refs_of(c).fetch_add(1, seq_cst);
   const uint32_t seq = ref(c->seq).load(seq_cst);
 
   int r = unlock_full(m);
   if (r != 0) {
-    ref(c->waiters).fetch_sub(1, relaxed);
+    leave(c, false, shared);
     return r;
   }
   int wait;
   do {
     wait = futex_wait(&c->seq, seq, when.abstime, when.clock, shared);
   } while (wait == EINTR && ref(c->seq).load(relaxed) == seq);
-  ref(c->waiters).fetch_sub(1, relaxed);
+  // Only signal and broadcast wake this futex (0); anything else means the
+  // counter moved before we slept (EAGAIN) or the deadline passed.
+  const bool was_notified = wait == 0 || ref(c->seq).load(relaxed) != seq;
+  leave(c, was_notified, shared);
+  // c may be gone from here on.
 
-  // Reacquire without a deadline, as POSIX requires, and as a sleeper: we
-  // may have been requeued onto the mutex word behind other waiters.
-  r = lock_full(m, deadline{}, true);
+  // Reacquire without a deadline, as POSIX requires.
+  r = lock_full(m, deadline{}, false);
   if (r != 0) return r;
-  if (wait == ETIMEDOUT && ref(c->seq).load(relaxed) == seq) {
+  if (!was_notified) {
     count(stat::timeouts);
     return ETIMEDOUT;
   }
@@ -130,34 +184,63 @@ int onspin_cond_timedwait(onspin_cond_t *c, onspin_mutex_t *m, clockid_t clockid
   return cond_wait(c, m, deadline{abstime, clockid});
 }
 
+// Signal and broadcast count the waiters they notify before they bump the
+// counter: from the bump on, a waiter that had not gone to sleep yet sees it,
+// leaves, and may destroy c, so only the wake-up may follow. (Reading refs
+// before the bump still catches every waiter that entered before the
+// notifier synchronised with it, e.g. through the mutex: its entry precedes
+// its unlock.)
 int onspin_cond_signal(onspin_cond_t *c) {
   if (c == nullptr) return EINVAL;
+  const bool shared = cond_futex_shared(c);
+  const bool waiters = note_notified(c, 1);
   ref(c->seq).fetch_add(1, seq_cst);
-  if (ref(c->waiters).load(seq_cst) != 0) futex_wake(&c->seq, 1, cond_futex_shared(c));
+  if (waiters) futex_wake(&c->seq, 1, shared);
   return 0;
 }
 
 int onspin_cond_broadcast(onspin_cond_t *c) {
   if (c == nullptr) return EINVAL;
-  const uint32_t seq = ref(c->seq).fetch_add(1, seq_cst) + 1;
-  if (ref(c->waiters).load(seq_cst) == 0) return 0;
   const bool shared = cond_futex_shared(c);
-  // The recorded mutex address is only meaningful in the process that wrote it.
-  onspin_mutex_t *m = std::atomic_ref<onspin_mutex_t *>(c->mutex).load(relaxed);
-  if (m != nullptr && ref(c->owner_pid).load(relaxed) == self_pid()) {
-    if (futex_requeue(&c->seq, seq, &m->word, shared) >= 0) {
-      count(stat::cond_requeues);
-      return 0;
-    }
-    // The counter moved on (another signal): fall back to waking everyone.
-  }
-  futex_wake(&c->seq, INT_MAX, shared);
+  const bool waiters = note_notified(c, UINT32_MAX);
+  ref(c->seq).fetch_add(1, seq_cst);
+  if (waiters) futex_wake(&c->seq, INT_MAX, shared);
   return 0;
 }
 
 int onspin_cond_destroy(onspin_cond_t *c) {
   if (c == nullptr) return EINVAL;
-  return ref(c->waiters).load(seq_cst) != 0 ? EBUSY : 0;
+  const bool shared = cond_futex_shared(c);
+  auto refs = refs_of(c);
+  const auto busy = [&] {
+    refs.fetch_and(~kDestroying, relaxed);
+    return EBUSY;
+  };
+  // A waiter process may have died in its wait, and would never leave: a
+  // process-shared c is waited for a bounded time only.
+  const uint64_t give_up_at = shared ? now_ns() + kSharedDestroyWaitNs : 0;
+  uint64_t r = refs.load(acquire);
+  for (;;) {
+    if (waiting(r) == 0) return 0;
+    // Some waiter was never notified: it would wait on a dead object.
+    if (waiting(r) > notified(r)) return busy();
+    // Every remaining waiter was notified and is on its way out.
+    if (!(r & kDestroying)) {
+      if (refs.compare_exchange_weak(r, r | kDestroying, acquire, acquire)) r |= kDestroying;
+      continue;
+    }
+    timespec nap{};
+    if (shared) {
+      const uint64_t now = now_ns();
+      if (now >= give_up_at) return busy();
+      const uint64_t until = now + kDestroyNapNs;
+      nap =
+          timespec{static_cast<time_t>(until / 1000000000), static_cast<long>(until % 1000000000)};
+    }
+    futex_wait(refs_futex(c), static_cast<uint32_t>(r), shared ? &nap : nullptr, CLOCK_MONOTONIC,
+               shared);
+    r = refs.load(acquire);
+  }
 }
 
 } // extern "C"

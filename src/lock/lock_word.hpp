@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <onspin/onspin.h>
 
+#include "platform/clock.hpp"
+
 namespace onspin::detail {
 
 constexpr uint32_t kWaiters = 0x80000000u;
@@ -36,6 +38,25 @@ inline uint32_t owner_of(uint32_t w) noexcept { return w & kOwnerMask; }
 
 inline uint32_t kind_of(onspin_mutex_t *m) noexcept {
   return std::atomic_ref<uint32_t>(m->kind).load(std::memory_order_relaxed);
+}
+
+// A hand-off (unlock_slow) reserves the lock for the sleepers, and the one it
+// woke takes it. If that sleeper left first (its deadline passed), nobody
+// would: so the reservation lapses kHandoffGraceUs after it was made (fair_at
+// records when), and then anyone may take the word.
+constexpr uint32_t kHandoffGraceUs = 2000;
+
+inline bool handoff_lapsed(onspin_mutex_t *m) noexcept {
+  const uint32_t made = std::atomic_ref<uint32_t>(m->fair_at).load(std::memory_order_relaxed);
+  return static_cast<uint32_t>(now_ns() / 1000) - made >= kHandoffGraceUs;
+}
+
+// The word w of m is free for this caller: no owner, or handed to the
+// sleepers and the caller is one, or the hand-off lapsed.
+inline bool free_for(onspin_mutex_t *m, uint32_t w, bool sleeper) noexcept {
+  const uint32_t owner = owner_of(w);
+  if (owner == 0) return true;
+  return owner == kHandoff && (sleeper || handoff_lapsed(m));
 }
 
 // Robust locks use non-private futex operations: the kernel wakes the waiters

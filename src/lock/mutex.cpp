@@ -43,7 +43,7 @@ int trylock_slow(onspin_mutex_t *m, uint32_t key) {
   for (;;) {
     uint32_t owner = owner_of(w);
     if (owner == kNotRecoverable) return ENOTRECOVERABLE;
-    if (owner != 0) return EBUSY; // held, or handed to a sleeper
+    if (!free_for(m, w, false)) return EBUSY; // held, or handed to a sleeper
     if (word(m).compare_exchange_weak(w, key | (w & kWaiters), acquire, relaxed))
       return (w & kOwnerDied) ? EOWNERDEAD : 0;
   }
@@ -62,7 +62,8 @@ void set_inconsistent(onspin_mutex_t *m, bool on) {
 // kernel finds it whenever the thread dies.
 enum class attempt { wait, try_once };
 
-int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper, attempt how) {
+[[gnu::noinline]] int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper,
+                                  attempt how) {
   robust_head *head = self_robust_head();
   if (head == nullptr) return ENOTSUP;
   robust_set_pending(head, m);
@@ -86,9 +87,9 @@ int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper, at
   return r;
 }
 
-int unlock_robust(onspin_mutex_t *m, uint32_t key) {
+[[gnu::noinline]] int unlock_robust(onspin_mutex_t *m, uint32_t key) {
   uint32_t owner = owner_of(word(m).load(relaxed));
-  if (!is_self(owner, true)) return EPERM;
+  if (!is_self(owner, true, kind_of(m) & kKindShared)) return EPERM;
   // A lock held across fork() is owned under the parent's TID and is not on
   // the child's (fresh) list.
   robust_head *head = owner == key ? self_robust_head() : nullptr;
@@ -103,14 +104,10 @@ int unlock_robust(onspin_mutex_t *m, uint32_t key) {
   return r;
 }
 
-} // namespace
-
-namespace onspin::detail {
-
-// The one lock and unlock path: the C API's calls inline it, the condition
-// variable calls it. The kind is tested before the key is read, because
-// robust locks use another key (see thread_self.hpp).
-int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept {
+// The one lock and unlock path, inlined into the C API's calls (and called
+// by the condition variable). The kind is tested before the key is read,
+// because robust locks use another key (see thread_self.hpp).
+[[gnu::always_inline]] inline int lock_inline(onspin_mutex_t *m, deadline when, bool sleeper) {
   if (__builtin_expect(kind_of(m) & kKindRobust, 0))
     return lock_robust(m, self_tid(), when, sleeper, attempt::wait);
   const uint32_t key = self_key();
@@ -118,11 +115,21 @@ int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept {
   return lock_slow(m, key, when, sleeper);
 }
 
-int unlock_full(onspin_mutex_t *m) noexcept {
+[[gnu::always_inline]] inline int unlock_inline(onspin_mutex_t *m) {
   if (__builtin_expect(kind_of(m) & kKindRobust, 0)) return unlock_robust(m, self_tid());
   if (__builtin_expect(release_uncontended(m, self_key()), 1)) return 0;
   return unlock_slow(m);
 }
+
+} // namespace
+
+namespace onspin::detail {
+
+int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept {
+  return lock_inline(m, when, sleeper);
+}
+
+int unlock_full(onspin_mutex_t *m) noexcept { return unlock_inline(m); }
 
 } // namespace onspin::detail
 
@@ -196,7 +203,7 @@ int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *attr) {
 
 int onspin_mutex_lock(onspin_mutex_t *m) {
   if (__builtin_expect(m == nullptr, 0)) return EINVAL;
-  return lock_full(m, deadline{}, false);
+  return lock_inline(m, deadline{}, false);
 }
 
 int onspin_mutex_trylock(onspin_mutex_t *m) {
@@ -210,27 +217,29 @@ int onspin_mutex_trylock(onspin_mutex_t *m) {
 
 int onspin_mutex_timedlock(onspin_mutex_t *m, clockid_t clockid, const struct timespec *abstime) {
   if (m == nullptr || !valid_deadline(clockid, abstime)) return EINVAL;
-  return lock_full(m, deadline{abstime, clockid}, false);
+  return lock_inline(m, deadline{abstime, clockid}, false);
 }
 
 int onspin_mutex_unlock(onspin_mutex_t *m) {
   if (__builtin_expect(m == nullptr, 0)) return EINVAL;
-  return unlock_full(m);
+  return unlock_inline(m);
 }
 
 int onspin_mutex_consistent(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
   const uint32_t kind = kind_of(m);
   if (!(kind & kKindRobust) || !(kind & kKindInconsistent)) return EINVAL;
-  if (!is_self(owner_of(word(m).load(relaxed)), true)) return EPERM;
+  if (!is_self(owner_of(word(m).load(relaxed)), true, kind & kKindShared)) return EPERM;
   set_inconsistent(m, false);
   return 0;
 }
 
 int onspin_mutex_destroy(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
+  // A word handed to the sleepers is held by nobody: if a sleeper still
+  // waited, destroying m would be the caller's error.
   const uint32_t owner = owner_of(word(m).load(relaxed));
-  if (owner != 0 && owner != kNotRecoverable) return EBUSY;
+  if (owner != 0 && owner != kNotRecoverable && owner != kHandoff) return EBUSY;
   return 0;
 }
 

@@ -6,9 +6,9 @@
 
 #include "config/config.hpp"
 #include "lock/lock_word.hpp"
-#include "oracle/budget/budget.hpp"
-#include "oracle/oracle.hpp"
+#include "oracle/spin_plan.hpp"
 #include "platform/clock.hpp"
+#include "platform/errno_keeper.hpp"
 #include "platform/futex.hpp"
 #include "platform/thread_self.hpp"
 #include "stats/stats.hpp"
@@ -33,13 +33,6 @@ bool try_take(onspin_mutex_t *m, uint32_t &w, uint32_t key, bool sleeper, int *r
   if (!word(m).compare_exchange_weak(w, desired, acquire, relaxed)) return false;
   *result = (w & kOwnerDied) ? EOWNERDEAD : 0;
   return true;
-}
-
-// The lock is free for this caller: no owner, or handed to the sleepers and
-// the caller is one.
-bool free_for(uint32_t w, bool sleeper) {
-  uint32_t owner = owner_of(w);
-  return owner == 0 || (sleeper && owner == kHandoff);
 }
 
 // Spinners are limited per lock: more than a few threads polling one word
@@ -82,16 +75,14 @@ struct wait_clock {
 // What one look at the lock word found, from a spinner's point of view.
 enum class look { taken, not_recoverable, reserved, owner_off, go_on };
 
-// `ask`: the oracle to ask about the owner, or none.
-look look_once(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, oracle_kind ask,
-               int *result) {
+look look_once(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper, int *result) {
   uint32_t w = word(m).load(relaxed);
-  while (free_for(w, sleeper))
+  while (free_for(m, w, sleeper))
     if (try_take(m, w, key, sleeper, result)) return look::taken;
   uint32_t owner = owner_of(w);
   if (owner == kNotRecoverable) return look::not_recoverable;
   if (owner == kHandoff) return look::reserved; // handed to a sleeper: join them
-  if (owner_on_cpu(o, ask, owner) == owner_state::off) return look::owner_off;
+  if (plan.owner(owner) == owner_state::off) return look::owner_off;
   return look::go_on;
 }
 
@@ -99,47 +90,42 @@ look look_once(onspin_mutex_t *m, const oracle &o, uint32_t key, bool sleeper, o
 // at ~25 ns, well under a futex wake-up.
 constexpr int kProbeTurns = 8;
 
-// Spins while spinning can pay off: while the oracle says the owner runs (it
-// is about to release the lock) and the spin budget lasts (the oracle is a
-// hint; a missed switch must not make a waiter spin forever). Returns true
-// when the wait is over: the lock is taken, or can never be (*result says
-// which); false when the caller should sleep.
+// Spins while spinning can pay off: while the plan's oracle says the owner
+// runs (it is about to release the lock) and the plan's time limit lasts
+// (the oracle is a hint; a missed switch must not make a waiter spin
+// forever). Returns true when the wait is over: the lock is taken, or can
+// never be (*result says which); false when the caller should sleep.
 //
 // A short probe comes first, with no clock reading and no spinner slot: most
 // waits on short critical sections end within it, and then the slow path
 // costs what a test-and-test-and-set lock pays. Only a longer spin claims
 // one of the per-lock spinner slots and runs against the clock.
-bool spin_for_lock(onspin_mutex_t *m, const oracle &o, oracle_kind policy, uint32_t key,
-                   bool sleeper, oracle_kind ask, int *result, wait_clock &clock) {
-  if (policy == oracle_kind::none) {
+bool spin_for_lock(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper,
+                   int *result, wait_clock &clock) {
+  if (!plan.probe) {
     count(stat::spin_skip_oracle);
     return false;
   }
   look seen = look::go_on;
   for (int turn = 0; turn < kProbeTurns && seen == look::go_on; ++turn) {
-    seen = look_once(m, o, key, sleeper, ask, result);
+    seen = look_once(m, plan, key, sleeper, result);
     if (seen == look::go_on) cpu_relax();
   }
-  // With futex2_spin the kernel does the rest of the spinning, in the sleep.
-  if (seen == look::go_on && policy != oracle_kind::futex2_spin) {
+  if (seen == look::go_on && plan.limit_ns != 0) {
     if (!claim_spinner_slot(m)) {
       count(stat::spin_skip_limit);
       return false;
     }
-    const uint32_t cap = cfg().spin_cap_ns;
-    // An owner-aware oracle stops the spin when the owner is switched out;
-    // the cap only bounds a wrong answer.
-    const uint32_t limit = policy == oracle_kind::budget ? budget::limit_ns(m, cap) : cap;
     const uint64_t start = now_ns();
     if (clock.start == 0) clock.start = start;
-    for (unsigned turn = 1; (seen = look_once(m, o, key, sleeper, ask, result)) == look::go_on;
+    for (unsigned turn = 1; (seen = look_once(m, plan, key, sleeper, result)) == look::go_on;
          ++turn) {
       // The clock every 8 turns: the limit is microseconds, a turn ~25 ns.
-      if (turn % 8 == 0 && now_ns() - start >= limit) {
+      if (turn % 8 == 0 && now_ns() - start >= plan.limit_ns) {
         count(stat::spin_stop_budget);
         // With bpf the owner read ON all along: a long critical section, or
         // a stale map (removed while we run).
-        if (policy == oracle_kind::bpf) oracle_spin_ran_out();
+        if (plan.check_stale) oracle_spin_ran_out();
         break;
       }
       cpu_relax();
@@ -165,18 +151,23 @@ bool spin_for_lock(onspin_mutex_t *m, const oracle &o, oracle_kind policy, uint3
   return false;
 }
 
+// Whether a is earlier than b. Compared field by field: a far deadline
+// (tv_sec up to the largest time_t) overflows in nanoseconds.
+bool earlier(const timespec &a, const timespec &b) {
+  return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
 bool deadline_passed(deadline when) {
   if (when.abstime == nullptr) return false;
   timespec now;
   clock_gettime(when.clock, &now);
-  return now.tv_sec > when.abstime->tv_sec ||
-         (now.tv_sec == when.abstime->tv_sec && now.tv_nsec >= when.abstime->tv_nsec);
+  return !earlier(now, *when.abstime);
 }
 
 // One last look before reporting a timeout: a wake-up may have raced it.
 bool take_if_free(onspin_mutex_t *m, uint32_t key, bool sleeper, int *result) {
   uint32_t w = word(m).load(relaxed);
-  while (free_for(w, sleeper))
+  while (free_for(m, w, sleeper))
     if (try_take(m, w, key, sleeper, result)) return true;
   return false;
 }
@@ -201,48 +192,76 @@ void pass_on_wakeup(onspin_mutex_t *m, bool shared) {
   }
 }
 
+// Whether this unlock should hand the lock to a sleeper. fair_at holds when
+// the current fairness period began (microseconds, wrapping; 0: never).
+// Differences are taken modulo 2^32, so after any idle time, however long, a
+// hand-off is due again within one period.
 bool handoff_due(onspin_mutex_t *m) {
   std::atomic_ref<uint32_t> fair_at(m->fair_at);
-  const uint32_t now_us = static_cast<uint32_t>(now_ns() / 1000);
-  const uint32_t due = fair_at.load(relaxed);
-  if (due != 0 && static_cast<int32_t>(now_us - due) < 0) return false;
-  fair_at.store((now_us + kFairnessPeriodUs) | 1, relaxed); // 0 means "not yet set"
-  return due != 0;
+  const uint32_t now_us = static_cast<uint32_t>(now_ns() / 1000) | 1; // never 0
+  const uint32_t began = fair_at.load(relaxed);
+  if (began != 0 && now_us - began < kFairnessPeriodUs) return false;
+  fair_at.store(now_us, relaxed);
+  return began != 0;
+}
+
+// Bounds on one sleep, for the cases where the wake-up that should end it
+// may never come:
+//  - the word is handed to the sleepers, and the sleeper the hand-off woke
+//    left (its deadline passed) before it saw the marker: without a bound,
+//    nobody would take the lock;
+//  - a process-shared lock: the wake-up an unlock sent may have gone to a
+//    process that died before taking the lock, and the others would sleep on
+//    until the next contended unlock.
+constexpr uint64_t kHandoffNapNs = kHandoffGraceUs * 1000ull;
+constexpr uint64_t kSharedNapNs = 50000000; // 50 ms
+
+// Sleeps while the word holds w (the futex compares first, so an unlock in
+// between is never missed), at most until the caller's deadline and the nap
+// bound. Returns futex_wait's result.
+int sleep_on(onspin_mutex_t *m, uint32_t w, deadline when, const spin_plan &plan, bool shared,
+             bool process_shared) {
+  const uint64_t nap =
+      owner_of(w) == kHandoff ? kHandoffNapNs : (process_shared ? kSharedNapNs : 0);
+  const timespec *until = when.abstime;
+  clockid_t clock = when.abstime ? when.clock : CLOCK_MONOTONIC;
+  timespec nap_end;
+  if (nap != 0) {
+    // On the caller's clock, so that the earlier of the two ends the sleep.
+    clock_gettime(clock, &nap_end);
+    const uint64_t ns = static_cast<uint64_t>(nap_end.tv_nsec) + nap;
+    nap_end.tv_sec += static_cast<time_t>(ns / 1000000000);
+    nap_end.tv_nsec = static_cast<long>(ns % 1000000000);
+    if (until == nullptr || earlier(nap_end, *until)) until = &nap_end;
+  }
+  // With futex2_spin the kernel spins while the owner runs, then sleeps. A
+  // hand-off marker names no owner to spin on.
+  if (plan.kernel_spins && owner_of(w) != kHandoff)
+    return futex2_wait_spin(&m->word, w, until, clock, shared);
+  return futex_wait(&m->word, w, until, clock, shared);
 }
 
 } // namespace
 
 int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noexcept {
+  const errno_keeper keep_errno;
   count(stat::contended);
   const uint32_t kind = kind_of(m);
   const bool robust = kind & kKindRobust;
-  if (is_self(owner_of(word(m).load(relaxed)), robust)) return EDEADLK;
-  const oracle &o = current_oracle();
+  const bool process_shared = kind & kKindShared;
+  if (is_self(owner_of(word(m).load(relaxed)), robust, process_shared)) return EDEADLK;
   const bool shared = futex_is_shared(kind);
-  // The lock's own policy may be simpler than the process's oracle.
-  oracle_kind policy = o.kind.load(relaxed);
-  const uint32_t spin = (kind & kKindSpinMask) >> kKindSpinShift;
-  if (spin == ONSPIN_SPIN_NEVER)
-    policy = oracle_kind::none;
-  else if (spin == ONSPIN_SPIN_BUDGET && policy != oracle_kind::none)
-    policy = oracle_kind::budget;
-  // The rseq oracle knows this process's threads only: a process-shared
-  // lock's owner may be elsewhere (the seed's limit). Such locks ask the bpf
-  // oracle where it can be had, else they use budget.
-  if (policy == oracle_kind::rseq && shared) policy = shared_lock_policy();
-  // Robust locks hold namespace TIDs; when the bpf oracle's keys are root
-  // TIDs (a child PID namespace) it cannot answer for their owners.
-  const oracle_kind ask =
-      (policy == oracle_kind::bpf && !(robust && o.root_keys)) || policy == oracle_kind::rseq
-          ? policy
-          : oracle_kind::none;
+  const spin_plan plan = plan_spin(m, (kind & kKindSpinMask) >> kKindSpinShift, shared, robust);
   wait_clock clock;
-  // Budget learning: how long this acquisition waited in all. After a spin
-  // that took the lock, the spin's closing clock reading says it. A wait that
+  bool slept = false;
+  // Learning: how long this acquisition waited in all, from the first clock
+  // reading (when a counted spin began). A spin that took the lock without
+  // a sleep before it ends with a reading of its own; any other end is read
+  // now, so that a wait which included a sleep counts in full. A wait that
   // ended within the probe read no clock and teaches nothing.
-  const auto done = [&](int result, bool slept) {
-    if (policy == oracle_kind::budget && clock.start != 0)
-      budget::learn(m, (slept ? now_ns() : clock.last) - clock.start, cfg().spin_cap_ns);
+  const auto done = [&](int result, bool by_spin) {
+    if (plan.learn && clock.start != 0)
+      learn_from_wait(m, plan, (by_spin && !slept ? clock.last : now_ns()) - clock.start);
     return result;
   };
   int result = 0;
@@ -253,17 +272,17 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
   };
   for (;;) {
     if (deadline_passed(when)) {
-      if (take_if_free(m, key, sleeper, &result)) return done(result, true);
+      if (take_if_free(m, key, sleeper, &result)) return done(result, false);
       return give_up();
     }
-    if (spin_for_lock(m, o, policy, key, sleeper, ask, &result, clock)) return done(result, false);
+    if (spin_for_lock(m, plan, key, sleeper, &result, clock)) return done(result, true);
 
     // Sleep: announce ourselves with WAITERS, then wait while the word still
     // holds the value we saw, so an unlock in between cannot be missed.
     uint32_t w = word(m).load(relaxed);
     for (;;) {
-      if (free_for(w, sleeper)) {
-        if (try_take(m, w, key, sleeper, &result)) return done(result, true);
+      if (free_for(m, w, sleeper)) {
+        if (try_take(m, w, key, sleeper, &result)) return done(result, false);
         continue;
       }
       if (owner_of(w) == kNotRecoverable) return ENOTRECOVERABLE;
@@ -271,14 +290,12 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
         if (!word(m).compare_exchange_weak(w, w | kWaiters, relaxed, relaxed)) continue;
         w |= kWaiters;
       }
-      // futex2_spin: the kernel spins while the owner runs, then sleeps. A
-      // hand-off marker names no owner to spin on.
-      const int r = policy == oracle_kind::futex2_spin && owner_of(w) != kHandoff
-                        ? futex2_wait_spin(&m->word, w, when.abstime, when.clock, shared)
-                        : futex_wait(&m->word, w, when.abstime, when.clock, shared);
+      const int r = sleep_on(m, w, when, plan, shared, process_shared);
       sleeper = true;
-      if (r == ETIMEDOUT) {
-        if (take_if_free(m, key, sleeper, &result)) return done(result, true);
+      slept = true;
+      // A nap that ended is not the caller's timeout.
+      if (r == ETIMEDOUT && deadline_passed(when)) {
+        if (take_if_free(m, key, sleeper, &result)) return done(result, false);
         return give_up();
       }
       break; // woken, or the word changed: the new owner may be running
@@ -287,41 +304,38 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
 }
 
 int unlock_slow(onspin_mutex_t *m) noexcept {
+  const errno_keeper keep_errno;
   const uint32_t kind = kind_of(m);
   const bool shared = futex_is_shared(kind);
   uint32_t w = word(m).load(relaxed);
-  for (;;) {
-    if (!is_self(owner_of(w), kind & kKindRobust)) return EPERM;
-    if (kind & kKindInconsistent) {
-      // A robust lock released without onspin_mutex_consistent(): it is
-      // unusable from now on, and every waiter must hear so.
-      word(m).store(kNotRecoverable, release);
-      futex_wake(&m->word, INT_MAX, shared);
-      return 0;
-    }
-    if (!(w & kWaiters)) {
-      if (word(m).compare_exchange_weak(w, 0, release, relaxed)) return 0;
-      continue;
-    }
-    // Robust locks skip the hand-off: a sleeper killed between being woken
-    // and taking the lock would leave it handed to nobody.
-    if (!(kind & kKindRobust) && handoff_due(m)) {
-      if (!word(m).compare_exchange_weak(w, kHandoff | kWaiters, release, relaxed)) continue;
-      if (futex_wake(&m->word, 1, shared) == 1) {
-        count(stat::handoffs);
-        return 0;
-      }
-      // Nobody was asleep after all (a sleeper timed out): release normally,
-      // and wake whoever fell asleep on the hand-off value in the meantime.
-      uint32_t handed = kHandoff | kWaiters;
-      if (word(m).compare_exchange_strong(handed, 0, release, relaxed))
-        futex_wake(&m->word, 1, shared);
-      return 0;
-    }
-    word(m).exchange(0, release);
-    futex_wake(&m->word, 1, shared);
+  if (!is_self(owner_of(w), kind & kKindRobust, kind & kKindShared)) return EPERM;
+  if (kind & kKindInconsistent) {
+    // A robust lock released without onspin_mutex_consistent(): it is
+    // unusable from now on, and every waiter must hear so.
+    word(m).store(kNotRecoverable, release);
+    futex_wake(&m->word, INT_MAX, shared);
     return 0;
   }
+  // While we own the lock only WAITERS can change in the word.
+  while (!(w & kWaiters))
+    if (word(m).compare_exchange_weak(w, 0, release, relaxed)) return 0;
+  // Only private locks hand off: any process may die at any instruction, and
+  // a process-shared lock handed to a sleeper that died before taking it
+  // would stay reserved for nobody. The sleeper is woken while the lock is
+  // still ours, and the lock is handed over only if one woke: a marker set
+  // first, with nobody to take it, could not be taken back without touching
+  // a lock that someone may have taken and freed in the meantime.
+  if (!(kind & kKindShared) && handoff_due(m) && futex_wake(&m->word, 1, shared) == 1) {
+    word(m).store(kHandoff | kWaiters, release);
+    // The woken sleeper may have gone back to sleep on the old value before
+    // it saw the marker.
+    futex_wake(&m->word, 1, shared);
+    count(stat::handoffs);
+    return 0;
+  }
+  word(m).exchange(0, release);
+  futex_wake(&m->word, 1, shared);
+  return 0;
 }
 
 } // namespace onspin::detail

@@ -176,6 +176,16 @@ void oracle_spin_ran_out() noexcept {
 #endif
 }
 
+namespace {
+// Threads are entered into the rseq registry, and find their root TID in a
+// child PID namespace, on their first lock: before any oracle is chosen.
+// Early (priority 101), before the constructors of a program that links
+// onspin statically and may lock in them.
+[[gnu::constructor(101)]] void install_identity_hooks() {
+  set_identity_hooks({oracle_root_tid, rseq::enter});
+}
+} // namespace
+
 uint32_t oracle_root_tid() noexcept {
 #ifdef ONSPIN_HAVE_BPF
   const oracle &o = current_oracle();

@@ -15,11 +15,12 @@ inline uint64_t now_ns() noexcept {
 }
 
 // A deadline argument is usable if it names a supported clock and a
-// normalised, non-negative time.
+// normalised time. A negative tv_sec is a time long past, not an error:
+// the call times out if it has to wait (as glibc's do).
 inline bool valid_deadline(clockid_t clock, const timespec *abstime) noexcept {
   if (abstime == nullptr) return false;
   if (clock != CLOCK_MONOTONIC && clock != CLOCK_REALTIME) return false;
-  return abstime->tv_sec >= 0 && abstime->tv_nsec >= 0 && abstime->tv_nsec < 1000000000;
+  return abstime->tv_nsec >= 0 && abstime->tv_nsec < 1000000000;
 }
 
 // Pause hint for spin loops: frees pipeline resources for a sibling thread.

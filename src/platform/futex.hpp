@@ -27,8 +27,4 @@ bool futex2_spin_supported(const char **why) noexcept;
 // Wakes up to n sleepers; returns how many were woken.
 int futex_wake(uint32_t *addr, int n, bool shared) noexcept;
 
-// If *from == expected, wakes one sleeper on `from` and moves the others to
-// `to`. Returns the number woken or moved, or -EAGAIN if *from changed.
-int futex_requeue(uint32_t *from, uint32_t expected, uint32_t *to, bool shared) noexcept;
-
 } // namespace onspin::detail

@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "platform/errno_keeper.hpp"
+
 namespace onspin::detail {
 
 struct robust_head : robust_list_head {};
@@ -46,6 +48,7 @@ void reregister_own_head_in_child() noexcept {
 }
 
 robust_head *find_head() noexcept {
+  const errno_keeper keep_errno;
   robust_list_head *head = nullptr;
   size_t len = 0;
   if (syscall(SYS_get_robust_list, 0, &head, &len) != 0) return nullptr;

@@ -1,36 +1,66 @@
 #include "platform/thread_self.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "oracle/oracle.hpp"
-#include "oracle/rseq/registry.hpp"
-
-__thread uint32_t onspin_tls_key __attribute__((tls_model("initial-exec"))) = 0;
-
 namespace onspin::detail {
+
+long tid_offset = 720;
+__thread uint64_t tls_identity __attribute__((tls_model("initial-exec"))) = 0;
+
 namespace {
 
-__thread uint32_t tls_tid = 0;
-__thread uint32_t tls_prefork_key = 0;
-__thread uint32_t tls_prefork_tid = 0;
-uint32_t cached_pid = 0;
+// The fallback TID source (see tid_offset), filled on first use.
+__thread uint32_t tls_tid_copy __attribute__((tls_model("initial-exec"))) = 0;
 
-// Only the forking thread lives on in the child: its TID changed, the caches
-// must not keep the parent's.
-void after_fork_in_child() noexcept {
-  if (onspin_tls_key != 0) tls_prefork_key = onspin_tls_key;
-  if (tls_tid != 0) tls_prefork_tid = tls_tid;
-  onspin_tls_key = 0;
-  tls_tid = 0;
-  cached_pid = static_cast<uint32_t>(getpid());
+// The identity this thread had before the fork that made the process, as
+// tls_identity packs it; 0 in threads that never forked.
+__thread uint64_t tls_previous = 0;
+
+std::atomic<uint32_t (*)() noexcept> hook_root_tid{nullptr};
+std::atomic<void (*)(uint32_t, uint32_t) noexcept> hook_entered{nullptr};
+
+char *thread_pointer() noexcept {
+#if defined(__x86_64__)
+  char *tp;
+  asm("movq %%fs:0, %0" : "=r"(tp)); // the TCB's self pointer
+  return tp;
+#else
+  return static_cast<char *>(__builtin_thread_pointer());
+#endif
 }
 
-[[gnu::constructor]] void install_fork_handler() {
-  pthread_atfork(nullptr, nullptr, after_fork_in_child);
+// Finds glibc's kernel-written TID: the kernel says where it writes it
+// (CONFIG_CHECKPOINT_RESTORE, in every distribution kernel); else the known
+// offset if it holds our TID; else our own copy.
+long find_tid_offset() noexcept {
+  char *tp = thread_pointer();
+  const auto tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  const int saved = errno;
+  int *where = nullptr;
+  long off = -1;
+  if (prctl(PR_GET_TID_ADDRESS, &where, 0, 0, 0) == 0 && where != nullptr &&
+      static_cast<uint32_t>(*where) == tid)
+    off = reinterpret_cast<char *>(where) - tp;
+  else if (*reinterpret_cast<uint32_t *>(tp + tid_offset) == tid)
+    off = tid_offset;
+  errno = saved;
+  if (off >= 0 && off < 4096 && off % 4 == 0) return off;
+  return reinterpret_cast<char *>(&tls_tid_copy) - tp;
+}
+
+// Early (priority 101): before the constructors of a program that links
+// onspin statically and may lock in its own.
+[[gnu::constructor(101)]] void init_tid_source() {
+  tid_offset = find_tid_offset();
+  // Only the fallback copy needs telling about fork; glibc's word is the
+  // kernel's.
+  pthread_atfork(nullptr, nullptr, [] { tls_tid_copy = 0; });
 }
 
 // The initial PID namespace's inode number (PROC_PID_INIT_INO).
@@ -38,50 +68,56 @@ constexpr ino_t kInitPidNamespaceInode = 0xEFFFFFFCu;
 
 } // namespace
 
+uint32_t self_tid_copy() noexcept {
+  if (tls_tid_copy == 0) tls_tid_copy = static_cast<uint32_t>(syscall(SYS_gettid));
+  return tls_tid_copy;
+}
+
 bool in_child_pid_namespace() noexcept {
   static std::atomic<int> known{-1};
   int v = known.load(std::memory_order_relaxed);
   if (v < 0) {
     struct stat st {};
+    const int saved = errno;
     v = stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != kInitPidNamespaceInode;
+    errno = saved;
     known.store(v, std::memory_order_relaxed);
   }
   return v == 1;
 }
 
-uint32_t self_tid() noexcept {
-  if (tls_tid == 0) {
-    tls_tid = static_cast<uint32_t>(syscall(SYS_gettid));
-    // The thread's first lock: publish its rseq area (if the rseq oracle
-    // may be used), so that its waiters can see whether it runs.
-    rseq::enter(tls_tid);
-  }
-  return tls_tid;
+void set_identity_hooks(identity_hooks hooks) noexcept {
+  hook_root_tid.store(hooks.root_tid, std::memory_order_release);
+  hook_entered.store(hooks.entered, std::memory_order_release);
 }
 
-uint32_t self_key_slow() noexcept {
-  uint32_t key = self_tid();
+uint32_t self_key_slow(uint32_t tid) noexcept {
+  uint32_t key = tid;
   // In a child PID namespace, gettid() is not the oracle's key; the oracle
-  // can tell the root TID (bpf: a pinned or loaded syscall program).
+  // may be able to tell the root TID.
   if (in_child_pid_namespace())
-    if (uint32_t root = oracle_root_tid()) key = root;
-  onspin_tls_key = key;
+    if (auto root_tid = hook_root_tid.load(std::memory_order_acquire))
+      if (uint32_t root = root_tid()) key = root;
+  const uint64_t old = tls_identity;
+  if (old != 0) tls_previous = old; // a fork child's forking thread
+  tls_identity = tid | static_cast<uint64_t>(key) << 32;
+  if (auto entered = hook_entered.load(std::memory_order_acquire))
+    entered(key, static_cast<uint32_t>(old >> 32));
   return key;
 }
 
-bool is_self(uint32_t owner, bool robust) noexcept {
-  if (owner == self_key_for(robust)) return true;
-  uint32_t before_fork = robust ? tls_prefork_tid : tls_prefork_key;
-  return before_fork != 0 && owner == before_fork;
-}
-
-uint32_t self_pid() noexcept {
-  uint32_t pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
-  if (pid == 0) {
-    pid = static_cast<uint32_t>(getpid());
-    __atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
-  }
-  return pid;
+bool is_self(uint32_t owner, bool robust, bool process_shared) noexcept {
+  const uint32_t key = self_key(); // also notices a fork since the last call
+  if (owner == (robust ? self_tid() : key)) return true;
+  const uint64_t prev = tls_previous;
+  if (process_shared || prev == 0 || owner == 0) return false;
+  const auto prev_tid = static_cast<uint32_t>(prev);
+  if (owner != (robust ? prev_tid : static_cast<uint32_t>(prev >> 32))) return false;
+  // The pre-fork TID is ours unless a thread of this process has it now.
+  const int saved = errno;
+  const bool reused = syscall(SYS_tgkill, getpid(), prev_tid, 0) == 0 || errno != ESRCH;
+  errno = saved;
+  return !reused;
 }
 
 } // namespace onspin::detail

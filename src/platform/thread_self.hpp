@@ -1,46 +1,93 @@
-// The calling thread's identity as lock keys, cached in TLS so that the fast
-// paths read the key with a single %fs-relative load.
+// The calling thread's identity as lock keys.
+//
+// The TID is read from glibc's thread descriptor, the word the kernel itself
+// writes: at pthread_create (CLONE_PARENT_SETTID) and in every fork() and
+// _Fork() child (CLONE_CHILD_SETTID). glibc's own robust and error-checking
+// mutexes read the same word. A cached copy of our own would go stale in any
+// child whose creator runs no atfork handler (_Fork, vfork), and a stale TID
+// makes a child take its parent's locks for its own.
 //
 // Two keys, equal outside PID namespaces:
 //  - the oracle key, for ordinary locks: the TID as the root PID namespace
 //    sees it, which is what the bpf oracle's map is indexed by;
 //  - the namespace TID (gettid()), for robust locks: the kernel's robust-list
 //    walk at thread death compares the lock word with it.
+//
+// This layer calls nothing above it: the oracle layer installs hooks for
+// what it needs to know of a thread (see identity_hooks).
 #pragma once
 
 #include <cstdint>
 
-// __thread rather than thread_local: a trivially initialised TLS word needs no
-// wrapper call, and initial-exec avoids __tls_get_addr in a shared library.
-extern __thread uint32_t onspin_tls_key __attribute__((tls_model("initial-exec")));
-
 namespace onspin::detail {
 
-uint32_t self_key_slow() noexcept;
+// Where the kernel-written TID sits, as an offset from the thread pointer:
+// glibc's `struct pthread` begins at the thread pointer on x86-64, and its
+// `tid` field is 720 bytes in (glibc 2.36; the kernel tells the exact place:
+// prctl(PR_GET_TID_ADDRESS)). Checked when the library loads; where it cannot
+// be confirmed, the offset names a per-thread copy of our own instead, which
+// reads 0 until the thread's first call fills it (and, like any copy, goes
+// stale in children that run no atfork handler).
+extern long tid_offset;
 
-// The oracle key (see above). Inside a child PID namespace the first call of
-// each thread asks the oracle for the root TID (one system call).
-inline uint32_t self_key() noexcept {
-  uint32_t key = onspin_tls_key;
-  if (__builtin_expect(key == 0, 0)) key = self_key_slow();
-  return key;
+uint32_t self_tid_copy() noexcept;
+
+// The oracle key (see above) cached with the TID it belongs to: tid in the
+// low half, key in the high half. A TID that differs from the cached one
+// means a new thread or a new process (a fork child's forking thread).
+extern __thread uint64_t tls_identity __attribute__((tls_model("initial-exec")));
+
+// The kernel-maintained TID of the calling thread: one %fs-relative load.
+inline uint32_t self_tid() noexcept {
+  uint32_t tid;
+#if defined(__x86_64__)
+  asm("movl %%fs:(%1), %0" : "=r"(tid) : "r"(tid_offset));
+#else
+  tid = *reinterpret_cast<const uint32_t *>(static_cast<char *>(__builtin_thread_pointer()) +
+                                            tid_offset);
+#endif
+  if (__builtin_expect(tid == 0, 0)) tid = self_tid_copy();
+  return tid;
 }
 
-// gettid(), cached: the key of robust locks.
-uint32_t self_tid() noexcept;
+uint32_t self_key_slow(uint32_t tid) noexcept;
+
+// The oracle key. A thread's first call (and a fork child's) runs the
+// identity hooks: in a child PID namespace that asks the oracle for the root
+// TID (one system call).
+inline uint32_t self_key() noexcept {
+  const uint32_t tid = self_tid();
+  const uint64_t id = tls_identity;
+  if (__builtin_expect(static_cast<uint32_t>(id) == tid, 1)) return static_cast<uint32_t>(id >> 32);
+  return self_key_slow(tid);
+}
 
 // The lock key of this thread for a robust or an ordinary lock.
 inline uint32_t self_key_for(bool robust) noexcept { return robust ? self_tid() : self_key(); }
 
-// Whether `owner` (a lock word's owner field) is the calling thread. After a
-// fork() the child's forking thread still owns, and may release, the locks it
-// held in the parent under its old TID.
-bool is_self(uint32_t owner, bool robust) noexcept;
+// Whether `owner` (a lock word's owner field) is the calling thread.
+//
+// A fork child's forking thread may release the private locks it held in
+// the parent (the pthread_atfork pattern): their words hold its pre-fork
+// TID. That TID counts as the caller's only for private locks, and only
+// while no thread of this process has been given it since (TID reuse,
+// one system call to check). For a process-shared lock it names the parent,
+// which still runs and owns it.
+bool is_self(uint32_t owner, bool robust, bool process_shared) noexcept;
 
 // The process runs in a child PID namespace (checked once).
 bool in_child_pid_namespace() noexcept;
 
-// getpid(), cached and refreshed after fork().
-uint32_t self_pid() noexcept;
+// What the oracle layer needs to know about threads, installed once at load.
+struct identity_hooks {
+  // The root-namespace TID of the calling thread, or 0 if unknown; asked
+  // only in a child PID namespace.
+  uint32_t (*root_tid)() noexcept = nullptr;
+  // The calling thread starts locking under `key` (a new thread, or a fork
+  // child's forking thread under its new key; `old_key` is then its
+  // previous key, else 0).
+  void (*entered)(uint32_t key, uint32_t old_key) noexcept = nullptr;
+};
+void set_identity_hooks(identity_hooks hooks) noexcept;
 
 } // namespace onspin::detail

@@ -4,9 +4,16 @@
 // the watchdog reports as a failure), with signal, broadcast and timed waits.
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
 #include <deque>
 #include <gtest/gtest.h>
 #include <onspin/onspin.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
 
 #include "support/test_support.hpp"
 
@@ -105,3 +112,62 @@ TEST(CondStress, SignalManyProducersManyConsumers) { run(4, 4, 25000, wake::sign
 TEST(CondStress, BroadcastOversubscribed) { run(8, 8, 10000, wake::broadcast, false); }
 TEST(CondStress, TimedWaitsMixedIn) { run(4, 4, 25000, wake::signal, true); }
 TEST(CondStress, TimedWaitsWithBroadcast) { run(6, 6, 10000, wake::broadcast, true); }
+
+namespace {
+
+// Takes ~100 us: a signal handler that holds up whatever thread it lands on.
+void slow_handler(int) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+} // namespace
+
+// A waiter destroys the condition variable as soon as it returns, while the
+// signal that woke it (sent outside the mutex) may still be running: signal
+// must not touch the object after the point where a waiter can leave. A
+// timer signal holds the signaller up at random points, and the memory is
+// unmapped at once, so that a late touch faults.
+TEST(CondStress, WaiterDestroysRightAfterASignalSentOutsideTheMutex) {
+  struct sigaction sa {};
+  sa.sa_handler = slow_handler;
+  sa.sa_flags = SA_RESTART;
+  struct sigaction old {};
+  ASSERT_EQ(sigaction(SIGURG, &sa, &old), 0);
+  sigevent ev{};
+  ev.sigev_notify = SIGEV_THREAD_ID;
+  ev.sigev_signo = SIGURG;
+  ev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+  timer_t timer;
+  ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &ev, &timer), 0);
+  itimerspec every{{0, 331000}, {0, 331000}};
+  ASSERT_EQ(timer_settime(timer, 0, &every, nullptr), 0);
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  int rounds = 0;
+  for (; rounds < 20000 && std::chrono::steady_clock::now() < deadline; ++rounds) {
+    void *page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(page, MAP_FAILED);
+    auto *c = static_cast<onspin_cond_t *>(page);
+    ASSERT_EQ(onspin_cond_init(c, nullptr), 0);
+    std::atomic<bool> inside{false};
+    std::thread waiter([&] {
+      ASSERT_EQ(onspin_mutex_lock(&m), 0);
+      inside = true;
+      ASSERT_EQ(onspin_cond_wait(c, &m), 0);
+      ASSERT_EQ(onspin_mutex_unlock(&m), 0);
+      ASSERT_EQ(onspin_cond_destroy(c), 0);
+      ASSERT_EQ(munmap(page, 4096), 0);
+    });
+    while (!inside.load())
+      std::this_thread::yield();
+    ASSERT_EQ(onspin_mutex_lock(&m), 0); // the waiter is inside its wait
+    ASSERT_EQ(onspin_mutex_unlock(&m), 0);
+    ASSERT_EQ(onspin_cond_signal(c), 0); // outside the mutex
+    waiter.join();
+  }
+  timer_delete(timer);
+  sigaction(SIGURG, &old, nullptr);
+  std::printf("%d rounds\n", rounds);
+}

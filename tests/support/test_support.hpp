@@ -75,6 +75,12 @@ inline void burn(int n) {
     asm volatile("" ::: "memory");
 }
 
+// Threads inside a wait on c that have not left it yet (onspin_cond_t::refs,
+// low 31 bits).
+inline uint32_t cond_waiters(onspin_cond_t &c) {
+  return static_cast<uint32_t>(__atomic_load_n(&c.refs, __ATOMIC_SEQ_CST) & 0x7fffffffu);
+}
+
 inline onspin_stats stats() {
   onspin_stats s{};
   onspin_stats_get(&s);

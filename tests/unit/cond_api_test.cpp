@@ -69,6 +69,29 @@ TEST(Cond, TimedwaitHonoursItsDeadlineOnBothClocks) {
   }
 }
 
+// A negative tv_sec is a time long past (as in glibc), not an invalid
+// argument: the wait times out and returns holding the mutex.
+TEST(Cond, TimedwaitBeforeTheEpochTimesOutHoldingTheMutex) {
+  for (clockid_t clock : {CLOCK_MONOTONIC, CLOCK_REALTIME}) {
+    for (timespec past : {timespec{-1, 0}, timespec{-1, 999999999}}) {
+      onspin_cond_t c = ONSPIN_COND_INITIALIZER;
+      onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+      ASSERT_EQ(onspin_mutex_lock(&m), 0);
+      EXPECT_EQ(onspin_cond_timedwait(&c, &m, clock, &past), ETIMEDOUT)
+          << clock << " " << past.tv_nsec;
+      std::thread([&] { EXPECT_EQ(onspin_mutex_trylock(&m), EBUSY); }).join();
+      EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+    }
+    // tv_nsec outside [0, 1e9) stays invalid, whatever tv_sec says.
+    onspin_cond_t c = ONSPIN_COND_INITIALIZER;
+    onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+    timespec bad{-1, -1};
+    ASSERT_EQ(onspin_mutex_lock(&m), 0);
+    EXPECT_EQ(onspin_cond_timedwait(&c, &m, clock, &bad), EINVAL);
+    EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  }
+}
+
 TEST(Cond, SignalWakesAWaiter) {
   onspin_cond_t c = ONSPIN_COND_INITIALIZER;
   onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
@@ -99,7 +122,7 @@ TEST(Cond, SignalAndBroadcastWithoutWaitersMakeNoSystemCall) {
   EXPECT_EQ(stats().futex_wakes, 0u);
 }
 
-TEST(Cond, BroadcastWakesAllByRequeueingOntoTheMutex) {
+TEST(Cond, BroadcastWakesAll) {
   constexpr int kWaiters = 6;
   onspin_cond_t c = ONSPIN_COND_INITIALIZER;
   onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
@@ -122,7 +145,7 @@ TEST(Cond, BroadcastWakesAllByRequeueingOntoTheMutex) {
     ASSERT_EQ(onspin_mutex_lock(&m), 0);
     bool all = asleep == kWaiters;
     ASSERT_EQ(onspin_mutex_unlock(&m), 0);
-    if (all && __atomic_load_n(&c.waiters, __ATOMIC_SEQ_CST) == kWaiters) break;
+    if (all && cond_waiters(c) == kWaiters) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(20)); // let them reach futex_wait
@@ -133,7 +156,6 @@ TEST(Cond, BroadcastWakesAllByRequeueingOntoTheMutex) {
   for (auto &t : ts)
     t.join();
   EXPECT_EQ(woken, kWaiters);
-  EXPECT_EQ(stats().cond_requeues, 1u);
 }
 
 TEST(Cond, DestroyWithWaitersIsEbusy) {
@@ -146,7 +168,7 @@ TEST(Cond, DestroyWithWaitersIsEbusy) {
       ASSERT_EQ(onspin_cond_wait(&c, &m), 0);
     ASSERT_EQ(onspin_mutex_unlock(&m), 0);
   });
-  while (__atomic_load_n(&c.waiters, __ATOMIC_SEQ_CST) == 0)
+  while (cond_waiters(c) == 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(onspin_cond_destroy(&c), EBUSY);
   ASSERT_EQ(onspin_mutex_lock(&m), 0);

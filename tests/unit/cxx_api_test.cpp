@@ -1,7 +1,9 @@
 // The C++ headers: standard lock types, timed locking on several clocks,
 // condition waits, and the robust variant.
+#include <atomic>
 #include <chrono>
 #include <gtest/gtest.h>
+#include <limits>
 #include <mutex>
 #include <onspin/condition_variable.hpp>
 #include <onspin/mutex.hpp>
@@ -28,6 +30,70 @@ struct slow_clock {
 };
 
 constinit onspin::mutex global_mutex; // constant-initialised: no constructor runs
+
+// try_lock_until(far) on a mutex another thread holds for 200 ms: it must
+// sleep until the release and take the lock, not time out (at once, or over
+// and over in a loop, which the timeout counter would show).
+template <class Clock, class Duration>
+void expect_far_lock_waits(const char *what, const std::chrono::time_point<Clock, Duration> &far) {
+  SCOPED_TRACE(what);
+  onspin::mutex m;
+  std::atomic<bool> held{false};
+  std::thread owner([&] {
+    std::lock_guard<onspin::mutex> g(m);
+    held = true;
+    std::this_thread::sleep_for(200ms);
+  });
+  while (!held)
+    std::this_thread::yield();
+  const uint64_t timeouts = onspin::test::stats().timeouts;
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool took = m.try_lock_until(far);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(took) << "timed out after " << waited / 1ms << " ms";
+  EXPECT_GE(waited, 100ms);
+  EXPECT_EQ(onspin::test::stats().timeouts, timeouts);
+  if (took) m.unlock();
+  owner.join();
+}
+
+// wait_until(far) with a notify 100 ms later: woken with no_timeout. The
+// notifier repeats until the waiter is back, so that a waiter that spins
+// through timeouts, and misses a notify, still ends.
+template <class Clock, class Duration>
+void expect_far_wait_is_notified(const char *what,
+                                 const std::chrono::time_point<Clock, Duration> &far) {
+  SCOPED_TRACE(what);
+  onspin::mutex m;
+  onspin::condition_variable cv;
+  bool ready = false; // guarded by m
+  std::atomic<bool> back{false};
+  std::unique_lock<onspin::mutex> lk(m);
+  std::thread notifier([&] {
+    std::this_thread::sleep_for(100ms);
+    {
+      std::lock_guard<onspin::mutex> g(m);
+      ready = true;
+    }
+    while (!back) {
+      cv.notify_one();
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  const uint64_t timeouts = onspin::test::stats().timeouts;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::cv_status status = std::cv_status::no_timeout;
+  while (!ready && status == std::cv_status::no_timeout)
+    status = cv.wait_until(lk, far);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  back = true;
+  EXPECT_EQ(status, std::cv_status::no_timeout) << "timed out after " << waited / 1ms << " ms";
+  EXPECT_TRUE(ready);
+  EXPECT_GE(waited, 50ms);
+  EXPECT_EQ(onspin::test::stats().timeouts, timeouts);
+  lk.unlock();
+  notifier.join();
+}
 
 } // namespace
 
@@ -72,6 +138,62 @@ TEST(CxxMutex, TimedLockingOnEveryClock) {
   m.unlock();
   EXPECT_TRUE(m.try_lock_until(slow_clock::now() + 10ms));
   m.unlock();
+}
+
+// Deadlines beyond what nanoseconds since the epoch can hold mean "wait":
+// they saturate rather than overflow into the past.
+TEST(CxxChrono, DeadlinesConvertExactlyAndSaturateWhenFar) {
+  using namespace std::chrono;
+  using onspin::detail::to_timespec;
+  constexpr time_t kMaxSec = std::numeric_limits<time_t>::max();
+  const auto same = [](timespec a, timespec b) {
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+  };
+  EXPECT_TRUE(same(to_timespec(1500ms), timespec{1, 500000000}));
+  EXPECT_TRUE(same(to_timespec(nanoseconds(1)), timespec{0, 1}));
+  EXPECT_TRUE(same(to_timespec(duration<double>(2.25)), timespec{2, 250000000}));
+  EXPECT_TRUE(same(to_timespec(-5s), timespec{0, 0}));
+  EXPECT_TRUE(same(to_timespec(nanoseconds::max()), timespec{9223372036, 854775807}));
+  EXPECT_TRUE(same(to_timespec(seconds(1000000000000)), timespec{1000000000000, 0}));
+  EXPECT_TRUE(same(to_timespec(seconds::max()), timespec{kMaxSec, 0}));
+  EXPECT_TRUE(same(to_timespec(hours::max()), timespec{kMaxSec, 0}));
+  EXPECT_TRUE(same(to_timespec(duration<double>(1e300)), timespec{kMaxSec, 0}));
+  EXPECT_TRUE(same(to_timespec(hours(24 * 365 * 1000)), timespec{31536000000, 0}));
+}
+
+TEST(CxxMutex, TryLockUntilAFarDeadlineWaitsForTheLock) {
+  using namespace std::chrono;
+  expect_far_lock_waits("steady_clock::time_point::max()", steady_clock::time_point::max());
+  expect_far_lock_waits("time_point<steady_clock, seconds>::max()",
+                        time_point<steady_clock, seconds>::max());
+  expect_far_lock_waits("time_point_cast<seconds>(system_clock::now()) + hours(24 * 365 * 1000)",
+                        time_point_cast<seconds>(system_clock::now()) + hours(24 * 365 * 1000));
+  expect_far_lock_waits("time_point<system_clock, hours>::max()",
+                        time_point<system_clock, hours>::max());
+}
+
+TEST(CxxMutex, TryLockUntilAFarDeadlineOnAnotherClockWaitsForTheLock) {
+  using namespace std::chrono;
+  expect_far_lock_waits("slow_clock::time_point::max()", slow_clock::time_point::max());
+  expect_far_lock_waits("time_point<slow_clock, seconds>::max()",
+                        time_point<slow_clock, seconds>::max());
+}
+
+TEST(CxxCondition, WaitUntilAFarDeadlineWaitsForTheNotify) {
+  using namespace std::chrono;
+  expect_far_wait_is_notified("steady_clock::time_point::max()", steady_clock::time_point::max());
+  expect_far_wait_is_notified("time_point<steady_clock, seconds>::max()",
+                              time_point<steady_clock, seconds>::max());
+  expect_far_wait_is_notified(
+      "time_point_cast<seconds>(system_clock::now()) + hours(24 * 365 * 1000)",
+      time_point_cast<seconds>(system_clock::now()) + hours(24 * 365 * 1000));
+}
+
+TEST(CxxCondition, WaitUntilAFarDeadlineOnAnotherClockWaitsForTheNotify) {
+  using namespace std::chrono;
+  expect_far_wait_is_notified("slow_clock::time_point::max()", slow_clock::time_point::max());
+  expect_far_wait_is_notified("time_point<slow_clock, seconds>::max()",
+                              time_point<slow_clock, seconds>::max());
 }
 
 TEST(CxxCondition, PredicateWaitAndTimeouts) {
@@ -138,4 +260,33 @@ TEST(CxxRobust, ConditionWaitReportsOwnerDeathOnReacquire) {
   EXPECT_TRUE(lk.owns_lock());
   EXPECT_TRUE(m.inconsistent());
   m.consistent();
+}
+
+// try_lock_for and wait_for with the longest durations wait, rather than
+// overflow into a deadline in the past.
+TEST(CxxChrono, LongestDurationsWaitInsteadOfTimingOut) {
+  onspin::mutex m;
+  std::atomic<bool> held{false};
+  std::thread holder([&] {
+    std::lock_guard<onspin::mutex> lk(m);
+    held = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  });
+  while (!held.load())
+    std::this_thread::yield();
+  EXPECT_TRUE(m.try_lock_for(std::chrono::seconds::max()));
+  holder.join();
+  onspin::condition_variable cv;
+  bool go = false;
+  std::thread notifier([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard<onspin::mutex> lk(m);
+    go = true;
+    cv.notify_one();
+  });
+  {
+    std::unique_lock<onspin::mutex> lk(m, std::adopt_lock);
+    EXPECT_TRUE(cv.wait_for(lk, std::chrono::hours::max(), [&] { return go; }));
+  }
+  notifier.join();
 }

@@ -3,8 +3,10 @@
 #include <cerrno>
 #include <cstring>
 #include <gtest/gtest.h>
+#include <limits>
 #include <onspin/onspin.h>
 
+#include "platform/futex.hpp"
 #include "support/test_support.hpp"
 
 using namespace onspin::test;
@@ -120,13 +122,13 @@ TEST(Mutex, DestroyLockedIsEbusyAndLeavesItUsable) {
 TEST(Mutex, TimedlockRejectsBadDeadlines) {
   onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
   timespec ok = in_ms(100);
-  timespec neg_ns = ok, big_ns = ok, neg_s{-1, 0};
+  timespec neg_ns = ok, big_ns = ok, neg_both{-1, -1};
   neg_ns.tv_nsec = -1;
   big_ns.tv_nsec = 1000000000;
   EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, nullptr), EINVAL);
   EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &neg_ns), EINVAL);
   EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &big_ns), EINVAL);
-  EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &neg_s), EINVAL);
+  EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &neg_both), EINVAL);
   EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_PROCESS_CPUTIME_ID, &ok), EINVAL);
   // None of them took or damaged the lock.
   EXPECT_EQ(onspin_mutex_trylock(&m), 0);
@@ -146,6 +148,39 @@ TEST(Mutex, TimedlockTakesAFreeLockAndTimesOutOnAHeldOne) {
       EXPECT_EQ(onspin_mutex_timedlock(&m, clock, &past), ETIMEDOUT);
     }).join();
     EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  }
+}
+
+// A negative tv_sec is a time long past, as in glibc: it matters only to a
+// call that has to wait, and then it is a timeout, not an invalid argument.
+TEST(Mutex, TimedlockBeforeTheEpochTakesAFreeLockAndTimesOutOnAHeldOne) {
+  for (clockid_t clock : {CLOCK_MONOTONIC, CLOCK_REALTIME}) {
+    for (timespec past : {timespec{-1, 0}, timespec{-1, 999999999},
+                          timespec{std::numeric_limits<time_t>::min(), 0}}) {
+      onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+      ASSERT_EQ(onspin_mutex_timedlock(&m, clock, &past), 0) << clock << " " << past.tv_sec;
+      std::thread([&] {
+        EXPECT_EQ(onspin_mutex_timedlock(&m, clock, &past), ETIMEDOUT)
+            << clock << " " << past.tv_sec;
+      }).join();
+      EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+    }
+  }
+}
+
+// The kernel rejects a negative tv_sec; the futex layer must report the
+// timeout itself, and without sleeping, on both of its wait calls.
+TEST(Futex, WaitWithADeadlineBeforeTheEpochTimesOutWithoutASystemCall) {
+  using namespace onspin::detail;
+  uint32_t word = 7; // matches: a valid deadline would sleep
+  const timespec past{-1, 0};
+  for (clockid_t clock : {CLOCK_MONOTONIC, CLOCK_REALTIME}) {
+    for (bool shared : {false, true}) {
+      const uint64_t waits = stats().futex_waits;
+      EXPECT_EQ(futex_wait(&word, 7, &past, clock, shared), ETIMEDOUT);
+      EXPECT_EQ(futex2_wait_spin(&word, 7, &past, clock, shared), ETIMEDOUT);
+      EXPECT_EQ(stats().futex_waits, waits) << "entered the kernel";
+    }
   }
 }
 
@@ -242,4 +277,33 @@ TEST(MutexAttr, SpinPolicy) {
   onspin_stats s = stats();
   EXPECT_GE(s.spin_skip_oracle, 1u); // once before sleeping, again after each wake-up
   EXPECT_EQ(s.spin_acquired + s.spin_stop_budget + s.spin_stop_owner_off, 0u);
+}
+
+// The API never changes errno, also on paths that make system calls: a
+// timed-out lock and condition wait, a contended unlock, a robust lock.
+TEST(Mutex, CallsLeaveErrnoAlone) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  onspin_cond_t c = ONSPIN_COND_INITIALIZER;
+  std::atomic<bool> held{false}, done{false};
+  std::thread owner([&] {
+    ASSERT_EQ(onspin_mutex_lock(&m), 0);
+    held = true;
+    while (!done.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(onspin_mutex_unlock(&m), 0);
+  });
+  while (!held.load())
+    std::this_thread::yield();
+  errno = 12345;
+  timespec soon = in_ms(5);
+  EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &soon), ETIMEDOUT);
+  EXPECT_EQ(errno, 12345) << "timedlock";
+  done = true;
+  owner.join();
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  soon = in_ms(5);
+  EXPECT_EQ(onspin_cond_timedwait(&c, &m, CLOCK_MONOTONIC, &soon), ETIMEDOUT);
+  EXPECT_EQ(errno, 12345) << "cond_timedwait";
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+  EXPECT_EQ(errno, 12345) << "unlock";
 }

@@ -2,9 +2,12 @@
 // an unrepaired lock becomes unrecoverable, for threads and for processes.
 #include <cerrno>
 #include <gtest/gtest.h>
+#include <linux/futex.h>
 #include <onspin/onspin.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "support/test_support.hpp"
 
@@ -38,6 +41,31 @@ TEST(Robust, ThreadDeathIsReportedToTheNextLocker) {
   EXPECT_EQ(onspin_mutex_lock(&m), 0);
   EXPECT_EQ(onspin_mutex_unlock(&m), 0);
   EXPECT_EQ(onspin_mutex_destroy(&m), 0);
+}
+
+// The kernel keeps one robust list per thread. A thread whose list another
+// runtime registered, in another layout, cannot have onspin's robust locks
+// on it: every lock call says ENOTSUP and takes nothing.
+TEST(Robust, LockCallsFromAThreadWithAForeignRobustListAreEnotsup) {
+  onspin_mutex_t m;
+  init_robust(&m);
+  std::thread([&] {
+    robust_list_head *glibc_head = nullptr;
+    size_t len = 0;
+    ASSERT_EQ(syscall(SYS_get_robust_list, 0, &glibc_head, &len), 0);
+    robust_list_head foreign{};
+    foreign.list.next = &foreign.list;
+    foreign.futex_offset = 8; // not glibc's -32
+    ASSERT_EQ(syscall(SYS_set_robust_list, &foreign, sizeof foreign), 0);
+    timespec deadline = in_ms(1000);
+    EXPECT_EQ(onspin_mutex_lock(&m), ENOTSUP);
+    EXPECT_EQ(onspin_mutex_trylock(&m), ENOTSUP);
+    EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &deadline), ENOTSUP);
+    // glibc's list back, for the thread's exit.
+    EXPECT_EQ(syscall(SYS_set_robust_list, glibc_head, len), 0);
+  }).join();
+  EXPECT_EQ(onspin_mutex_trylock(&m), 0) << "the refused calls took the lock";
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
 }
 
 TEST(Robust, TrylockAndTimedlockReportDeathToo) {

@@ -90,7 +90,7 @@ bool start(bool require_kernel, const char **why) noexcept {
 
 bool started() noexcept { return running.load(std::memory_order_acquire); }
 
-void enter(uint32_t key) noexcept {
+void enter(uint32_t key, uint32_t old_key) noexcept {
   if (key == 0 || key >= kMaxKeys) return;
   if (!started()) {
     // The first lock of the process starts the registry, if the rseq oracle
@@ -103,6 +103,13 @@ void enter(uint32_t key) noexcept {
   if (self == nullptr || static_cast<int32_t>(self->cpu_id) < 0) return;
   slot *chunk = chunk_for(key);
   if (chunk == nullptr) return;
+  // A fork child's forking thread: its parent's key must stop naming our
+  // area, for a thread of ours may be given that TID later.
+  if (old_key != 0 && old_key < kMaxKeys)
+    if (slot *old_chunk = chunks[old_key >> kChunkBits].load(std::memory_order_acquire)) {
+      const area *mine = self;
+      old_chunk[old_key & (kChunkSlots - 1)].compare_exchange_strong(mine, nullptr);
+    }
   chunk[key & (kChunkSlots - 1)].store(self, std::memory_order_release);
   pthread_setspecific(exit_key, reinterpret_cast<void *>(static_cast<uintptr_t>(key)));
 }

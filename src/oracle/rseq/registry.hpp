@@ -40,8 +40,9 @@ bool start(bool require_kernel, const char **why) noexcept;
 bool started() noexcept;
 
 // Publishes the calling thread's area under `key`; it is withdrawn when the
-// thread exits. Called once per thread, when it first needs its TID.
-void enter(uint32_t key) noexcept;
+// thread exits. Called once per thread, when it first needs its key, and
+// again in a fork child, where `old_key` (the parent's) is withdrawn.
+void enter(uint32_t key, uint32_t old_key) noexcept;
 
 // What the kernel last wrote for `key`'s thread: 1 ON, 0 OFF, or one of:
 constexpr uint32_t kNoEntry = 0xfffffffeu; // nobody registered under key
