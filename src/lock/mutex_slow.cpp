@@ -8,7 +8,6 @@
 #include "lock/lock_word.hpp"
 #include "oracle/spin_plan.hpp"
 #include "platform/clock.hpp"
-#include "platform/errno_keeper.hpp"
 #include "platform/futex.hpp"
 #include "platform/thread_self.hpp"
 #include "stats/stats.hpp"
@@ -244,7 +243,6 @@ int sleep_on(onspin_mutex_t *m, uint32_t w, deadline when, const spin_plan &plan
 } // namespace
 
 int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noexcept {
-  const errno_keeper keep_errno;
   count(stat::contended);
   const uint32_t kind = kind_of(m);
   const bool robust = kind & kKindRobust;
@@ -304,7 +302,6 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
 }
 
 int unlock_slow(onspin_mutex_t *m) noexcept {
-  const errno_keeper keep_errno;
   const uint32_t kind = kind_of(m);
   const bool shared = futex_is_shared(kind);
   uint32_t w = word(m).load(relaxed);

@@ -6,13 +6,14 @@
 //   budget, none as asked
 #include <atomic>
 #include <cstdio>
-#include <mutex>
 #include <onspin/onspin.h>
 
 #include "config/config.hpp"
 #include "oracle/oracle.hpp"
 #include "platform/clock.hpp"
+#include "platform/errno_keeper.hpp"
 #include "platform/futex.hpp"
+#include "platform/once.hpp"
 #include "platform/thread_self.hpp"
 #ifdef ONSPIN_HAVE_BPF
 #include "oracle/bpf/bpf_oracle.hpp"
@@ -121,19 +122,23 @@ void choose() noexcept {
   }
 }
 
-std::once_flag chosen;
+fork_safe_once chosen;
 
 } // namespace
 
 const oracle &current_oracle() noexcept {
-  std::call_once(chosen, choose);
+  chosen.call([] {
+    const errno_keeper keep_errno; // choosing opens files and loads programs
+    choose();
+  });
   return the_oracle;
 }
 
 oracle_kind shared_lock_policy() noexcept {
-  static std::once_flag once;
+  static fork_safe_once once;
   static oracle_kind policy = oracle_kind::budget;
-  std::call_once(once, [] {
+  once.call([] {
+    const errno_keeper keep_errno;
 #ifdef ONSPIN_HAVE_BPF
     // The map is indexed by root TIDs; under rseq, lock words hold the
     // namespace's. They agree outside child PID namespaces only.
@@ -151,7 +156,7 @@ bool force_rseq_oracle_for_test() noexcept {
   const char *why;
   if (!rseq::start(false, &why)) return false;
   bool forced = false;
-  std::call_once(chosen, [&] {
+  chosen.call([&] {
     set(oracle_kind::rseq, "forced by a test: rseq registry in test mode");
     forced = true;
   });
@@ -168,6 +173,7 @@ void oracle_spin_ran_out() noexcept {
   const uint64_t now = now_ns();
   uint64_t due = next_check.load(std::memory_order_relaxed);
   if (now < due || !next_check.compare_exchange_strong(due, now + 100000000)) return;
+  const errno_keeper keep_errno;
   if (bpf::pin_present()) return;
   static char stale[] = "the pinned bpf map was removed while this process ran (onspin oracle "
                         "remove): its states are stale; using budget";

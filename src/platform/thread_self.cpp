@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "platform/errno_keeper.hpp"
+
 namespace onspin::detail {
 
 long tid_offset = 720;
@@ -92,6 +94,7 @@ void set_identity_hooks(identity_hooks hooks) noexcept {
 }
 
 uint32_t self_key_slow(uint32_t tid) noexcept {
+  const errno_keeper keep_errno; // the hooks make system calls
   uint32_t key = tid;
   // In a child PID namespace, gettid() is not the oracle's key; the oracle
   // may be able to tell the root TID.

@@ -271,7 +271,10 @@ TEST(MutexAttr, SpinPolicy) {
     EXPECT_EQ(onspin_mutex_lock(&m), 0);
     EXPECT_EQ(onspin_mutex_unlock(&m), 0);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Until the waiter has set WAITERS: it reached the slow path, however
+  // loaded the machine.
+  while (!(__atomic_load_n(&m.word, __ATOMIC_SEQ_CST) & 0x80000000u))
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(onspin_mutex_unlock(&m), 0);
   t.join();
   onspin_stats s = stats();

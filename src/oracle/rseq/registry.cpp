@@ -1,10 +1,10 @@
 #include "oracle/rseq/registry.hpp"
 
 #include "config/config.hpp"
+#include "platform/once.hpp"
 
 #include <cstdlib>
 #include <linux/membarrier.h>
-#include <mutex>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -68,9 +68,9 @@ bool kernel_advertises(const char **why) noexcept {
 }
 
 bool start(bool require_kernel, const char **why) noexcept {
-  static std::once_flag once;
+  static fork_safe_once once;
   static const char *reason = "";
-  std::call_once(once, [require_kernel] {
+  once.call([require_kernel] {
     if (!kernel_advertises(&reason)) {
       if (require_kernel || self_area() == nullptr) return;
     }
