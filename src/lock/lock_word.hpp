@@ -48,7 +48,9 @@ constexpr uint32_t kHandoffGraceUs = 2000;
 
 inline bool handoff_lapsed(onspin_mutex_t *m) noexcept {
   const uint32_t made = std::atomic_ref<uint32_t>(m->fair_at).load(std::memory_order_relaxed);
-  return static_cast<uint32_t>(now_ns() / 1000) - made >= kHandoffGraceUs;
+  // fair_at is stored with its low bit set (0 means never): set it here too,
+  // so that a reading in the same microsecond is not one "before" it.
+  return (static_cast<uint32_t>(now_ns() / 1000) | 1) - made >= kHandoffGraceUs;
 }
 
 // The word w of m is free for this caller: no owner, or handed to the

@@ -135,8 +135,12 @@ TEST(SharedWakeup, LapsedHandOffIsFreeForTrylockAndDestroy) {
   onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
   const auto now_us = [] { return static_cast<uint32_t>(d::now_ns() / 1000); };
   m.word = d::kHandoff | d::kWaiters;
-  m.fair_at = now_us() | 1; // just handed off: reserved for the sleepers
-  EXPECT_EQ(onspin_mutex_trylock(&m), EBUSY);
+  // Just handed off: reserved for the sleepers (many times, so that the
+  // clock reading lands on both sides of a microsecond boundary).
+  for (int i = 0; i < 200; ++i) {
+    m.fair_at = now_us() | 1;
+    ASSERT_EQ(onspin_mutex_trylock(&m), EBUSY) << "attempt " << i;
+  }
   EXPECT_EQ(onspin_mutex_destroy(&m), 0);
   m.fair_at = (now_us() - 2 * d::kHandoffGraceUs) | 1;
   EXPECT_EQ(onspin_mutex_trylock(&m), 0);
