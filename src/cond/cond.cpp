@@ -104,11 +104,14 @@ int cond_wait(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
   const bool shared = cond_futex_shared(c);
   count(stat::cond_waits);
 
-  // We announce ourselves before we release the mutex: a notifier that
-  // synchronised with that release sees us, and bumps seq after looking, so
-  // either our sample is already the new value or the futex sees it change.
-  refs_of(c).fetch_add(1, seq_cst);
+  // We sample seq, then announce ourselves, both before we release the
+  // mutex: a notifier that synchronised with that release sees us, and it
+  // bumps seq after it looked, so our sample is older than its bump and the
+  // futex sees the change. Sampling first also means that a notifier that
+  // counts us as notified bumps seq after our sample: we cannot sleep
+  // through a notify that counted us.
   const uint32_t seq = ref(c->seq).load(seq_cst);
+  refs_of(c).fetch_add(1, seq_cst);
 
   int r = unlock_full(m);
   if (r != 0) {

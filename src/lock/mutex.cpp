@@ -66,6 +66,7 @@ enum class attempt { wait, try_once };
                                   attempt how) {
   robust_head *head = self_robust_head();
   if (head == nullptr) return ENOTSUP;
+  note_identity();
   robust_set_pending(head, m);
   int r;
   if (!sleeper && take_free_lock(m, key))

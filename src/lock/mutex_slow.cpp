@@ -323,6 +323,10 @@ int unlock_slow(onspin_mutex_t *m) noexcept {
   // first, with nobody to take it, could not be taken back without touching
   // a lock that someone may have taken and freed in the meantime.
   if (!(kind & kKindShared) && handoff_due(m) && futex_wake(&m->word, 1, shared) == 1) {
+    // The reservation's grace runs from now (we may have been preempted
+    // since handoff_due read the clock).
+    std::atomic_ref<uint32_t>(m->fair_at)
+        .store(static_cast<uint32_t>(now_ns() / 1000) | 1, relaxed);
     word(m).store(kHandoff | kWaiters, release);
     // The woken sleeper may have gone back to sleep on the old value before
     // it saw the marker.

@@ -62,6 +62,14 @@ inline uint32_t self_key() noexcept {
   return self_key_slow(tid);
 }
 
+// Notes a new identity (a new thread, or a fork child's forking thread) for
+// callers that need the TID only, such as robust locks: is_self() can then
+// tell the pre-fork identity after a fork.
+inline void note_identity() noexcept {
+  const uint32_t tid = self_tid();
+  if (__builtin_expect(static_cast<uint32_t>(tls_identity) != tid, 0)) self_key_slow(tid);
+}
+
 // The lock key of this thread for a robust or an ordinary lock.
 inline uint32_t self_key_for(bool robust) noexcept { return robust ? self_tid() : self_key(); }
 

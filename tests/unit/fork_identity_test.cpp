@@ -190,3 +190,24 @@ TEST(ForkIdentity, ThreadGivenTheParentsOldTidIsNotTheForkingThread) {
   EXPECT_EQ(status, 0);
   free_shared(s);
 }
+
+// A thread whose only onspin call before fork() was a robust lock (say in
+// a pthread_atfork prepare handler) may release that private lock in the
+// child too.
+TEST(ForkIdentity, ForkingThreadReleasesARobustLockThatWasItsFirstCall) {
+  onspin_mutexattr_t a;
+  onspin_mutexattr_init(&a);
+  onspin_mutexattr_setrobust(&a, ONSPIN_MUTEX_ROBUST);
+  onspin_mutex_t m;
+  ASSERT_EQ(onspin_mutex_init(&m, &a), 0);
+  int status = -2;
+  std::thread fresh([&] { // a thread that has made no onspin call yet
+    if (onspin_mutex_lock(&m) != 0) return;
+    pid_t child = fork();
+    if (child == 0) _exit(onspin_mutex_unlock(&m) == 0 ? 0 : 1);
+    status = wait_child(child);
+    onspin_mutex_unlock(&m);
+  });
+  fresh.join();
+  EXPECT_EQ(status, 0) << "the child could not release the lock its forking thread held";
+}
