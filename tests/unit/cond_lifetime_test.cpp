@@ -116,29 +116,6 @@ TEST(CondLifetime, CxxConditionVariableDestroyedRightAfterNotifyAll) {
   }
 }
 
-// A waiter that was never notified keeps the object alive: EBUSY, and the
-// waiter is still served afterwards.
-TEST(CondLifetime, DestroyWithAnUnnotifiedWaiterIsEbusy) {
-  onspin_cond_t c = ONSPIN_COND_INITIALIZER;
-  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
-  bool go = false;
-  std::thread t([&] {
-    ASSERT_EQ(onspin_mutex_lock(&m), 0);
-    while (!go)
-      ASSERT_EQ(onspin_cond_wait(&c, &m), 0);
-    ASSERT_EQ(onspin_mutex_unlock(&m), 0);
-  });
-  while (cond_waiters(c) == 0)
-    std::this_thread::yield();
-  EXPECT_EQ(onspin_cond_destroy(&c), EBUSY);
-  ASSERT_EQ(onspin_mutex_lock(&m), 0);
-  go = true;
-  ASSERT_EQ(onspin_cond_signal(&c), 0);
-  ASSERT_EQ(onspin_mutex_unlock(&m), 0);
-  t.join();
-  EXPECT_EQ(onspin_cond_destroy(&c), 0);
-}
-
 namespace {
 
 void init_mutex(onspin_mutex_t *m, bool shared) {

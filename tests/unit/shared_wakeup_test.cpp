@@ -68,51 +68,56 @@ void kill_and_reap(pid_t pid) {
   waitpid(pid, nullptr, 0);
 }
 
+// A process-shared lock, held by the test, with a doomed waiter asleep on it.
+struct held_with_doomed_waiter {
+  shared_state *s = shared_object<shared_state>();
+  pid_t doomed = -1;
+
+  held_with_doomed_waiter() {
+    init_shared(&s->lock);
+    EXPECT_EQ(onspin_mutex_lock(&s->lock), 0);
+    __atomic_or_fetch(&s->lock.word, d::kWaiters, __ATOMIC_SEQ_CST);
+    doomed = doomed_waiter(s);
+    until_asleep(doomed);
+  }
+  ~held_with_doomed_waiter() { free_shared(s); }
+
+  // Unlocks (which wakes the doomed waiter first), then kills it.
+  void unlock_and_kill_the_woken() {
+    EXPECT_EQ(onspin_mutex_unlock(&s->lock), 0);
+    while (s->woken.load() == 0)
+      usleep(100);
+    kill_and_reap(doomed);
+  }
+};
+
 } // namespace
 
 // The unlock finds a hand-off due and the only sleeper dies after its
 // wake-up. A newcomer must still get the lock.
 TEST(SharedWakeup, HandOffToAWaiterThatDiesDoesNotWedgeTheLock) {
-  auto *s = shared_object<shared_state>();
-  ASSERT_NE(s, nullptr);
-  init_shared(&s->lock);
-  ASSERT_EQ(onspin_mutex_lock(&s->lock), 0);
-  __atomic_or_fetch(&s->lock.word, d::kWaiters, __ATOMIC_SEQ_CST);
-  pid_t doomed = doomed_waiter(s);
-  until_asleep(doomed);
+  held_with_doomed_waiter h;
   // A fairness period began 5 ms ago: this unlock is due to hand off.
-  s->lock.fair_at = (static_cast<uint32_t>(d::now_ns() / 1000) - 5000) | 1;
-  ASSERT_EQ(onspin_mutex_unlock(&s->lock), 0);
-  while (s->woken.load() == 0)
-    usleep(100);
-  kill_and_reap(doomed);
+  h.s->lock.fair_at = (static_cast<uint32_t>(d::now_ns() / 1000) - 5000) | 1;
+  h.unlock_and_kill_the_woken();
+  shared_state *s = h.s;
   pid_t newcomer = fork_child([s] { return onspin_mutex_lock(&s->lock); });
   EXPECT_EQ(wait_child(newcomer, 3), 0) << "the lock stayed handed to the dead waiter";
-  free_shared(s);
 }
 
 // The unlock wakes the first sleeper, which dies before taking the lock; a
 // second sleeper must not sleep on for ever on the free lock.
 TEST(SharedWakeup, SleeperBehindAWokenWaiterThatDiesGetsTheLock) {
-  auto *s = shared_object<shared_state>();
-  ASSERT_NE(s, nullptr);
-  init_shared(&s->lock);
-  ASSERT_EQ(onspin_mutex_lock(&s->lock), 0);
-  __atomic_or_fetch(&s->lock.word, d::kWaiters, __ATOMIC_SEQ_CST);
-  pid_t doomed = doomed_waiter(s);
-  until_asleep(doomed);
+  held_with_doomed_waiter h;
+  shared_state *s = h.s;
   pid_t second = fork_child([s] {
     if (onspin_mutex_lock(&s->lock) != 0) return 1;
     return onspin_mutex_unlock(&s->lock) == 0 ? 0 : 2;
   });
   until_asleep(second);
   usleep(20000);
-  ASSERT_EQ(onspin_mutex_unlock(&s->lock), 0); // wakes the doomed one (FIFO)
-  while (s->woken.load() == 0)
-    usleep(100);
-  kill_and_reap(doomed);
+  h.unlock_and_kill_the_woken(); // FIFO: the doomed one is woken
   EXPECT_EQ(wait_child(second, 3), 0) << "the second sleeper slept on a free lock";
-  free_shared(s);
 }
 
 // A private lock reserved for sleepers when none is left to take it (its
