@@ -7,6 +7,7 @@
 //
 // It meets the standard's Lockable and TimedLockable requirements, so it works
 // with std::lock_guard, std::unique_lock, std::scoped_lock and std::lock.
+// onspin::recursive_mutex (below) is the same lock in recursive mode.
 // For owner-death recovery see onspin/robust_mutex.hpp; for waiting on a
 // condition see onspin/condition_variable.hpp.
 #pragma once
@@ -95,6 +96,48 @@ public:
 
 private:
   onspin_mutex_t m_ = ONSPIN_MUTEX_INITIALIZER;
+};
+
+// onspin::recursive_mutex: a drop-in for std::recursive_mutex (and
+// std::recursive_timed_mutex). The owner may lock it again; it is released by
+// the unlock that matches the first lock.
+class recursive_mutex {
+public:
+  constexpr recursive_mutex() noexcept = default;
+
+  explicit recursive_mutex(sharing s) noexcept {
+    onspin_mutexattr_t a = detail::mutex_attr(s, false);
+    onspin_mutexattr_settype(&a, ONSPIN_MUTEX_RECURSIVE);
+    onspin_mutex_init(&m_, &a);
+  }
+
+  recursive_mutex(const recursive_mutex &) = delete;
+  recursive_mutex &operator=(const recursive_mutex &) = delete;
+
+  // Blocks until the calling thread owns the mutex, or takes it once more if
+  // it does. Throws std::system_error(resource_unavailable_try_again) past
+  // UINT32_MAX nested locks.
+  void lock() {
+    if (int r = onspin_mutex_lock(&m_)) throw std::system_error(r, std::generic_category());
+  }
+  bool try_lock() noexcept { return onspin_mutex_trylock(&m_) == 0; }
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
+    return try_lock_until(detail::steady_after(d));
+  }
+  template <class Clock, class Duration>
+  bool try_lock_until(const std::chrono::time_point<Clock, Duration> &tp) {
+    int r = detail::timedlock(&m_, tp);
+    if (r == 0) return true;
+    if (r == ETIMEDOUT) return false;
+    throw std::system_error(r, std::generic_category());
+  }
+  void unlock() noexcept { onspin_mutex_unlock(&m_); }
+
+  onspin_mutex_t *native_handle() noexcept { return &m_; }
+
+private:
+  onspin_mutex_t m_ = ONSPIN_RECURSIVE_MUTEX_INITIALIZER;
 };
 
 } // namespace onspin

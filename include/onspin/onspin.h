@@ -39,28 +39,36 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /*
- * onspin_mutex_t: 40 bytes, the size of pthread_mutex_t. The fields are
- * visible only so that ONSPIN_MUTEX_INITIALIZER and the C++ wrappers can be
- * constant-initialised; never read or write them directly.
+ * onspin_mutex_t: 40 bytes, laid out like glibc's pthread_mutex_t on x86-64:
+ * the lock word at offset 0, the recursion count at 4, the type and
+ * attributes at 16 in glibc's encoding, the robust-list link at 24. So
+ * glibc's static initialisers (PTHREAD_MUTEX_INITIALIZER and the _NP ones
+ * for recursive, error-checking and adaptive mutexes) make an onspin mutex
+ * of the same type. The fields are visible only so that the initialisers and
+ * the C++ wrappers can be constant-initialised; never read or write them.
  *
  * The robust-list link sits 32 bytes past the lock word, where glibc puts the
  * link of its own robust mutexes: a robust onspin mutex joins the per-thread
  * list that the kernel walks when a thread dies (see onspin_mutexattr_setrobust).
  */
 typedef struct onspin_mutex {
-  uint32_t word;      /* owner TID | OWNER_DIED (bit 30) | WAITERS (bit 31) */
-  uint32_t kind;      /* ONSPIN_MUTEX_* attribute bits and robust state */
-  uint32_t spin_ns;   /* budget oracle: spin time this lock has learned */
-  uint32_t fair_at;   /* next fair hand-off is due at this time (us, wraps) */
-  uint32_t reserved1; /* zero */
-  uint32_t reserved2; /* zero */
-  void *robust_prev;  /* robust list link (glibc layout) */
-  void *robust_next;  /* robust list link (glibc layout) */
+  uint32_t word;     /* @0  owner TID | OWNER_DIED (bit 30) | WAITERS (bit 31) */
+  uint32_t count;    /* @4  recursive mutex: locks beyond the first */
+  uint32_t spin_ns;  /* @8  budget oracle: spin time this lock has learned */
+  uint32_t fair_at;  /* @12 when the current fairness period began (us, wraps) */
+  uint32_t kind;     /* @16 type and attributes, in glibc's __kind encoding */
+  uint32_t state;    /* @20 spin policy; robust state */
+  void *robust_prev; /* @24 robust list link (glibc layout) */
+  void *robust_next; /* @32 robust list link (glibc layout) */
 } onspin_mutex_t;
 
 /* A private, non-robust mutex, equal to onspin_mutex_init(m, NULL). */
 #define ONSPIN_MUTEX_INITIALIZER                                                                   \
   { 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/* A private, recursive mutex (type ONSPIN_MUTEX_RECURSIVE). */
+#define ONSPIN_RECURSIVE_MUTEX_INITIALIZER                                                         \
+  { 0, 0, 0, 0, 1, 0, 0, 0 }
 
 /*
  * Mutex attributes. Initialise with onspin_mutexattr_init (or zero it:
@@ -78,7 +86,12 @@ enum {
   /* Same checks: onspin performs them for every mutex because they live on
    * the slow paths and cost nothing when the lock is used correctly. The
    * value exists so that code ported from pthread keeps its meaning. */
-  ONSPIN_MUTEX_ERRORCHECK = 1
+  ONSPIN_MUTEX_ERRORCHECK = 1,
+  /* The owner may lock it again (lock, trylock and timedlock return 0, or
+   * EAGAIN past UINT32_MAX nested locks); it is released by the unlock that
+   * matches the first lock. A condition wait releases one level only, like
+   * glibc's: wait holding it once. */
+  ONSPIN_MUTEX_RECURSIVE = 2
 };
 
 /* Values for the pshared settings of mutexes and condition variables. */
@@ -140,7 +153,8 @@ enum {
 ONSPIN_API int onspin_mutexattr_setspin(onspin_mutexattr_t *attr, int spin);
 ONSPIN_API int onspin_mutexattr_getspin(const onspin_mutexattr_t *attr, int *spin);
 
-/* ONSPIN_MUTEX_NORMAL or ONSPIN_MUTEX_ERRORCHECK; EINVAL otherwise. */
+/* ONSPIN_MUTEX_NORMAL, ONSPIN_MUTEX_ERRORCHECK or ONSPIN_MUTEX_RECURSIVE;
+ * EINVAL otherwise. */
 ONSPIN_API int onspin_mutexattr_settype(onspin_mutexattr_t *attr, int type);
 ONSPIN_API int onspin_mutexattr_gettype(const onspin_mutexattr_t *attr, int *type);
 
@@ -164,7 +178,8 @@ ONSPIN_API int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *at
  *
  * Returns 0, or:
  *   EINVAL          m is NULL
- *   EDEADLK         the calling thread already owns m
+ *   EDEADLK         the calling thread already owns m (not recursive)
+ *   EAGAIN          recursive m: UINT32_MAX nested locks already
  *   EOWNERDEAD      robust m: the previous owner died; the caller owns m
  *   ENOTRECOVERABLE robust m was unlocked while inconsistent; not acquired
  *   ENOTSUP         robust m, and the calling thread's robust list is not in glibc's layout

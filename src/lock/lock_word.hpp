@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <onspin/onspin.h>
 
@@ -20,15 +21,23 @@ constexpr uint32_t kOwnerMask = 0x3fffffffu;
 constexpr uint32_t kHandoff = 0x3ffffffeu;
 constexpr uint32_t kNotRecoverable = 0x3fffffffu;
 
-// onspin_mutex_t::kind bits. The attribute bits are set at init; kInconsistent
-// is written only by the owner of a robust lock.
-constexpr uint32_t kKindShared = 1u << 0;
-constexpr uint32_t kKindRobust = 1u << 1;
-constexpr uint32_t kKindErrorcheck = 1u << 2;
-constexpr uint32_t kKindInconsistent = 1u << 3;
-// The lock's spin policy (ONSPIN_SPIN_*), two bits.
-constexpr uint32_t kKindSpinShift = 4;
-constexpr uint32_t kKindSpinMask = 3u << kKindSpinShift;
+// onspin_mutex_t::kind, in glibc's pthread_mutex_t::__kind encoding (the
+// same offset too), so that glibc's static initialisers make onspin locks of
+// the same type: the type in the low two bits, then the attribute bits.
+// Set at init and never changed.
+constexpr uint32_t kKindTypeMask = 3u;
+constexpr uint32_t kTypeNormal = 0;     // PTHREAD_MUTEX_TIMED_NP
+constexpr uint32_t kTypeRecursive = 1;  // PTHREAD_MUTEX_RECURSIVE_NP
+constexpr uint32_t kTypeErrorcheck = 2; // PTHREAD_MUTEX_ERRORCHECK_NP
+constexpr uint32_t kTypeAdaptive = 3;   // PTHREAD_MUTEX_ADAPTIVE_NP: onspin always adapts
+constexpr uint32_t kKindRobust = 16;    // PTHREAD_MUTEX_ROBUST_NORMAL_NP
+constexpr uint32_t kKindShared = 128;   // PTHREAD_MUTEX_PSHARED_BIT
+
+// onspin_mutex_t::state: onspin's own. The spin policy (ONSPIN_SPIN_*, two
+// bits) is set at init; kStateInconsistent is written only by the owner of a
+// robust lock.
+constexpr uint32_t kStateSpinMask = 3u;
+constexpr uint32_t kStateInconsistent = 1u << 8;
 
 inline std::atomic_ref<uint32_t> word(onspin_mutex_t *m) noexcept {
   return std::atomic_ref<uint32_t>(m->word);
@@ -38,6 +47,28 @@ inline uint32_t owner_of(uint32_t w) noexcept { return w & kOwnerMask; }
 
 inline uint32_t kind_of(onspin_mutex_t *m) noexcept {
   return std::atomic_ref<uint32_t>(m->kind).load(std::memory_order_relaxed);
+}
+
+inline bool is_recursive(uint32_t kind) noexcept {
+  return (kind & kKindTypeMask) == kTypeRecursive;
+}
+
+inline uint32_t state_of(onspin_mutex_t *m) noexcept {
+  return std::atomic_ref<uint32_t>(m->state).load(std::memory_order_relaxed);
+}
+
+// A recursive mutex's count of locks beyond the first. Only its owner reads
+// or writes it (ownership passes through the word, with acquire and release).
+inline std::atomic_ref<uint32_t> count_of(onspin_mutex_t *m) noexcept {
+  return std::atomic_ref<uint32_t>(m->count);
+}
+
+// The owner of a recursive mutex locks it again: one more unlock to come.
+inline int relock(onspin_mutex_t *m) noexcept {
+  const uint32_t n = count_of(m).load(std::memory_order_relaxed);
+  if (n == UINT32_MAX) return EAGAIN;
+  count_of(m).store(n + 1, std::memory_order_relaxed);
+  return 0;
 }
 
 // A hand-off (unlock_slow) reserves the lock for the sleepers, and the one it

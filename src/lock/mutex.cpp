@@ -22,10 +22,23 @@ constexpr auto release = std::memory_order_release;
 // onspin_mutexattr_t::flags
 constexpr uint32_t kAttrShared = 1u << 0;
 constexpr uint32_t kAttrRobust = 1u << 1;
-constexpr uint32_t kAttrErrorcheck = 1u << 2;
-constexpr uint32_t kAttrSpinShift = 3; // two bits: ONSPIN_SPIN_*
+constexpr uint32_t kAttrTypeShift = 2; // two bits: ONSPIN_MUTEX_*
+constexpr uint32_t kAttrTypeMask = 3u << kAttrTypeShift;
+constexpr uint32_t kAttrSpinShift = 4; // two bits: ONSPIN_SPIN_*
 constexpr uint32_t kAttrSpinMask = 3u << kAttrSpinShift;
-constexpr uint32_t kAttrAll = kAttrShared | kAttrRobust | kAttrErrorcheck | kAttrSpinMask;
+constexpr uint32_t kAttrAll = kAttrShared | kAttrRobust | kAttrTypeMask | kAttrSpinMask;
+
+// ONSPIN_MUTEX_* to the kind's type (glibc's numbering).
+uint32_t kind_type(uint32_t attr_type) {
+  switch (attr_type) {
+  case ONSPIN_MUTEX_ERRORCHECK:
+    return kTypeErrorcheck;
+  case ONSPIN_MUTEX_RECURSIVE:
+    return kTypeRecursive;
+  default:
+    return kTypeNormal;
+  }
+}
 
 inline bool take_free_lock(onspin_mutex_t *m, uint32_t key) {
   uint32_t expected = 0;
@@ -43,18 +56,24 @@ int trylock_slow(onspin_mutex_t *m, uint32_t key) {
   for (;;) {
     uint32_t owner = owner_of(w);
     if (owner == kNotRecoverable) return ENOTRECOVERABLE;
-    if (!free_for(m, w, false)) return EBUSY; // held, or handed to a sleeper
+    if (!free_for(m, w, false)) {
+      // Held, or handed to a sleeper; a recursive mutex's owner takes it again.
+      const uint32_t kind = kind_of(m);
+      if (is_recursive(kind) && is_self(owner, kind & kKindRobust, kind & kKindShared))
+        return relock(m);
+      return EBUSY;
+    }
     if (word(m).compare_exchange_weak(w, key | (w & kWaiters), acquire, relaxed))
       return (w & kOwnerDied) ? EOWNERDEAD : 0;
   }
 }
 
 void set_inconsistent(onspin_mutex_t *m, bool on) {
-  std::atomic_ref<uint32_t> kind(m->kind);
+  std::atomic_ref<uint32_t> state(m->state);
   if (on)
-    kind.fetch_or(kKindInconsistent, relaxed);
+    state.fetch_or(kStateInconsistent, relaxed);
   else
-    kind.fetch_and(~kKindInconsistent, relaxed);
+    state.fetch_and(~kStateInconsistent, relaxed);
 }
 
 // Robust locks announce the operation in list_op_pending before touching the
@@ -67,6 +86,8 @@ enum class attempt { wait, try_once };
   robust_head *head = self_robust_head();
   if (head == nullptr) return ENOTSUP;
   note_identity();
+  // A recursive mutex's owner locks again: it is on the list already.
+  if (is_recursive(kind_of(m)) && owner_of(word(m).load(relaxed)) == key) return relock(m);
   robust_set_pending(head, m);
   int r;
   if (!sleeper && take_free_lock(m, key))
@@ -81,6 +102,7 @@ enum class attempt { wait, try_once };
     robust_link(head, m);
   }
   if (r == EOWNERDEAD) {
+    count_of(m).store(0, relaxed); // the dead owner's nesting is not ours
     set_inconsistent(m, true);
     count(stat::owner_died);
   }
@@ -91,6 +113,10 @@ enum class attempt { wait, try_once };
 [[gnu::noinline]] int unlock_robust(onspin_mutex_t *m, uint32_t key) {
   uint32_t owner = owner_of(word(m).load(relaxed));
   if (!is_self(owner, true, kind_of(m) & kKindShared)) return EPERM;
+  if (is_recursive(kind_of(m)) && count_of(m).load(relaxed) != 0) {
+    count_of(m).fetch_sub(1, relaxed);
+    return 0;
+  }
   // A lock held across fork() is owned under the parent's TID and is not on
   // the child's (fresh) list.
   robust_head *head = owner == key ? self_robust_head() : nullptr;
@@ -99,7 +125,7 @@ enum class attempt { wait, try_once };
     robust_unlink(m);
   }
   // An inconsistent lock must not be released: unlock_slow retires it.
-  const bool plain = !(kind_of(m) & kKindInconsistent);
+  const bool plain = !(state_of(m) & kStateInconsistent);
   int r = plain && release_uncontended(m, key) ? 0 : unlock_slow(m);
   if (head) robust_clear_pending(head);
   return r;
@@ -117,8 +143,10 @@ enum class attempt { wait, try_once };
 }
 
 [[gnu::always_inline]] inline int unlock_inline(onspin_mutex_t *m) {
-  if (__builtin_expect(kind_of(m) & kKindRobust, 0)) return unlock_robust(m, self_tid());
-  if (__builtin_expect(release_uncontended(m, self_key()), 1)) return 0;
+  const uint32_t kind = kind_of(m);
+  if (__builtin_expect(kind & kKindRobust, 0)) return unlock_robust(m, self_tid());
+  // A recursive mutex may be held more than once: unlock_slow counts down.
+  if (__builtin_expect(!is_recursive(kind) && release_uncontended(m, self_key()), 1)) return 0;
   return unlock_slow(m);
 }
 
@@ -169,10 +197,14 @@ int onspin_mutexattr_getrobust(const onspin_mutexattr_t *attr, int *robust) {
   return get_flag(attr, kAttrRobust, robust, ONSPIN_MUTEX_STALLED, ONSPIN_MUTEX_ROBUST);
 }
 int onspin_mutexattr_settype(onspin_mutexattr_t *attr, int type) {
-  return set_flag(attr, kAttrErrorcheck, type, ONSPIN_MUTEX_NORMAL, ONSPIN_MUTEX_ERRORCHECK);
+  if (attr == nullptr || type < ONSPIN_MUTEX_NORMAL || type > ONSPIN_MUTEX_RECURSIVE) return EINVAL;
+  attr->flags = (attr->flags & ~kAttrTypeMask) | (static_cast<uint32_t>(type) << kAttrTypeShift);
+  return 0;
 }
 int onspin_mutexattr_gettype(const onspin_mutexattr_t *attr, int *type) {
-  return get_flag(attr, kAttrErrorcheck, type, ONSPIN_MUTEX_NORMAL, ONSPIN_MUTEX_ERRORCHECK);
+  if (attr == nullptr || type == nullptr) return EINVAL;
+  *type = static_cast<int>((attr->flags & kAttrTypeMask) >> kAttrTypeShift);
+  return 0;
 }
 
 int onspin_mutexattr_setspin(onspin_mutexattr_t *attr, int spin) {
@@ -189,16 +221,16 @@ int onspin_mutexattr_getspin(const onspin_mutexattr_t *attr, int *spin) {
 int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *attr) {
   if (m == nullptr) return EINVAL;
   const uint32_t flags = attr ? attr->flags : 0;
-  if ((flags & ~kAttrAll) || ((flags & kAttrSpinMask) >> kAttrSpinShift) > ONSPIN_SPIN_BUDGET)
+  if ((flags & ~kAttrAll) || ((flags & kAttrSpinMask) >> kAttrSpinShift) > ONSPIN_SPIN_BUDGET ||
+      ((flags & kAttrTypeMask) >> kAttrTypeShift) > ONSPIN_MUTEX_RECURSIVE)
     return EINVAL;
   if ((flags & kAttrRobust) && self_robust_head() == nullptr) return ENOTSUP;
-  uint32_t kind = 0;
+  uint32_t kind = kind_type((flags & kAttrTypeMask) >> kAttrTypeShift);
   if (flags & kAttrShared) kind |= kKindShared;
   if (flags & kAttrRobust) kind |= kKindRobust;
-  if (flags & kAttrErrorcheck) kind |= kKindErrorcheck;
-  kind |= ((flags & kAttrSpinMask) >> kAttrSpinShift) << kKindSpinShift;
   *m = onspin_mutex_t ONSPIN_MUTEX_INITIALIZER;
   m->kind = kind;
+  m->state = (flags & kAttrSpinMask) >> kAttrSpinShift;
   return 0;
 }
 
@@ -229,7 +261,7 @@ int onspin_mutex_unlock(onspin_mutex_t *m) {
 int onspin_mutex_consistent(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
   const uint32_t kind = kind_of(m);
-  if (!(kind & kKindRobust) || !(kind & kKindInconsistent)) return EINVAL;
+  if (!(kind & kKindRobust) || !(state_of(m) & kStateInconsistent)) return EINVAL;
   if (!is_self(owner_of(word(m).load(relaxed)), true, kind & kKindShared)) return EPERM;
   set_inconsistent(m, false);
   return 0;

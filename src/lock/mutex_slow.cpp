@@ -247,9 +247,10 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
   const uint32_t kind = kind_of(m);
   const bool robust = kind & kKindRobust;
   const bool process_shared = kind & kKindShared;
-  if (is_self(owner_of(word(m).load(relaxed)), robust, process_shared)) return EDEADLK;
+  if (is_self(owner_of(word(m).load(relaxed)), robust, process_shared))
+    return is_recursive(kind) ? relock(m) : EDEADLK;
   const bool shared = futex_is_shared(kind);
-  const spin_plan plan = plan_spin(m, (kind & kKindSpinMask) >> kKindSpinShift, shared, robust);
+  const spin_plan plan = plan_spin(m, state_of(m) & kStateSpinMask, shared, robust);
   wait_clock clock;
   bool slept = false;
   // Learning: how long this acquisition waited in all, from the first clock
@@ -306,7 +307,11 @@ int unlock_slow(onspin_mutex_t *m) noexcept {
   const bool shared = futex_is_shared(kind);
   uint32_t w = word(m).load(relaxed);
   if (!is_self(owner_of(w), kind & kKindRobust, kind & kKindShared)) return EPERM;
-  if (kind & kKindInconsistent) {
+  if (is_recursive(kind) && count_of(m).load(relaxed) != 0) {
+    count_of(m).fetch_sub(1, relaxed);
+    return 0;
+  }
+  if (state_of(m) & kStateInconsistent) {
     // A robust lock released without onspin_mutex_consistent(): it is
     // unusable from now on, and every waiter must hear so.
     word(m).store(kNotRecoverable, release);

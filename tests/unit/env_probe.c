@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 static onspin_mutex_t lock = ONSPIN_MUTEX_INITIALIZER;
+static int held; /* the holder owns the lock (however slowly it started) */
 
 static void *hold(void *arg) {
   (void)arg;
   onspin_mutex_lock(&lock);
+  __atomic_store_n(&held, 1, __ATOMIC_RELEASE);
   usleep(20000);
   onspin_mutex_unlock(&lock);
   return NULL;
@@ -22,7 +24,8 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "contend") == 0) {
     pthread_t t;
     pthread_create(&t, NULL, hold, NULL);
-    usleep(5000);
+    while (!__atomic_load_n(&held, __ATOMIC_ACQUIRE))
+      usleep(1000);
     onspin_mutex_lock(&lock);
     onspin_mutex_unlock(&lock);
     pthread_join(t, NULL);
