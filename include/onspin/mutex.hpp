@@ -125,11 +125,12 @@ public:
   bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
     return try_lock_until(detail::steady_after(d));
   }
+  // At the nesting limit these fail (false), as std::recursive_timed_mutex's.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration> &tp) {
     int r = detail::timedlock(&m_, tp);
     if (r == 0) return true;
-    if (r == ETIMEDOUT) return false;
+    if (r == ETIMEDOUT || r == EAGAIN) return false;
     throw std::system_error(r, std::generic_category());
   }
   void unlock() noexcept { onspin_mutex_unlock(&m_); }

@@ -86,8 +86,12 @@ enum class attempt { wait, try_once };
   robust_head *head = self_robust_head();
   if (head == nullptr) return ENOTSUP;
   note_identity();
-  // A recursive mutex's owner locks again: it is on the list already.
-  if (is_recursive(kind_of(m)) && owner_of(word(m).load(relaxed)) == key) return relock(m);
+  // A recursive mutex's owner locks again: it is on the list already (or, held
+  // across a fork under the pre-fork TID, on no list of this thread's).
+  if (const uint32_t kind = kind_of(m); is_recursive(kind)) {
+    const uint32_t owner = owner_of(word(m).load(relaxed));
+    if (owner != 0 && is_self(owner, true, kind & kKindShared)) return relock(m);
+  }
   robust_set_pending(head, m);
   int r;
   if (!sleeper && take_free_lock(m, key))

@@ -243,12 +243,12 @@ int sleep_on(onspin_mutex_t *m, uint32_t w, deadline when, const spin_plan &plan
 } // namespace
 
 int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noexcept {
-  count(stat::contended);
   const uint32_t kind = kind_of(m);
   const bool robust = kind & kKindRobust;
   const bool process_shared = kind & kKindShared;
   if (is_self(owner_of(word(m).load(relaxed)), robust, process_shared))
     return is_recursive(kind) ? relock(m) : EDEADLK;
+  count(stat::contended);
   const bool shared = futex_is_shared(kind);
   const spin_plan plan = plan_spin(m, state_of(m) & kStateSpinMask, shared, robust);
   wait_clock clock;

@@ -5,11 +5,14 @@
 #include <cstddef>
 #include <cstring>
 #include <gtest/gtest.h>
+#include <linux/futex.h>
 #include <mutex>
 #include <onspin/mutex.hpp>
 #include <onspin/onspin.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <thread>
+#include <unistd.h>
 
 #include "support/test_support.hpp"
 
@@ -167,4 +170,47 @@ TEST(Recursive, NestedLockingKeepsMutualExclusion) {
     }
   });
   EXPECT_EQ(counter, 4 * 100000);
+}
+
+// The forking thread relocks, in the child, a robust recursive lock it held
+// when it forked: a relock, so the lock must not join the child's robust list
+// (where it would stay, linked to itself, after the last unlock).
+TEST(Recursive, RobustRelockInAForkChildLeavesTheRobustListAlone) {
+  onspin_mutex_t m = recursive(ONSPIN_MUTEX_ROBUST);
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  pid_t child = fork_child([&m] {
+    if (onspin_mutex_lock(&m) != 0 || onspin_mutex_trylock(&m) != 0) return 1;
+    for (int i = 0; i < 3; ++i)
+      if (onspin_mutex_unlock(&m) != 0) return 2;
+    if (onspin_mutex_lock(&m) != 0 || onspin_mutex_unlock(&m) != 0) return 3; // free: taken anew
+    // Every lock released: the thread's robust list must be empty again.
+    robust_list_head *head = nullptr;
+    size_t len = 0;
+    if (syscall(SYS_get_robust_list, 0, &head, &len) != 0) return 5;
+    return head->list.next == &head->list ? 0 : 4;
+  });
+  EXPECT_EQ(wait_child(child), 0);
+  EXPECT_EQ(onspin_mutex_unlock(&m), 0);
+}
+
+TEST(Recursive, RelocksAreNotCountedAsContention) {
+  onspin_mutex_t m = ONSPIN_RECURSIVE_MUTEX_INITIALIZER;
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  onspin_stats_reset();
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  EXPECT_EQ(stats().contended, 0u);
+  for (int i = 0; i < 101; ++i)
+    ASSERT_EQ(onspin_mutex_unlock(&m), 0);
+}
+
+TEST(Recursive, CxxTimedTriesFailAtTheNestingLimit) {
+  onspin::recursive_mutex m;
+  m.lock();
+  m.native_handle()->count = UINT32_MAX; // white-box: at the limit
+  EXPECT_FALSE(m.try_lock());
+  EXPECT_FALSE(m.try_lock_for(std::chrono::milliseconds(1)));
+  EXPECT_THROW(m.lock(), std::system_error);
+  m.native_handle()->count = 0;
+  m.unlock();
 }
