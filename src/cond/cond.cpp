@@ -129,7 +129,7 @@ int cond_wait(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
   // c may be gone from here on.
 
   // Reacquire without a deadline, as POSIX requires.
-  r = lock_full(m, deadline{}, false);
+  r = lock_full(m, deadline{});
   if (r != 0) return r;
   if (!was_notified) {
     count(stat::timeouts);

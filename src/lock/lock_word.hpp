@@ -105,16 +105,12 @@ struct deadline {
 };
 
 // Slow paths, reached when the single-CAS fast paths fail.
-//
-// `sleeper` marks a caller that has slept on this word already (a waiter
-// requeued from a condition variable): it takes the lock with WAITERS set,
-// because others may still sleep, and may accept a hand-off.
-int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noexcept;
+int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when) noexcept;
 int unlock_slow(onspin_mutex_t *m) noexcept;
 
 // Full lock and unlock, including the robust-list bookkeeping; what the C API
 // and the condition variable call.
-int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept;
+int lock_full(onspin_mutex_t *m, deadline when) noexcept;
 int unlock_full(onspin_mutex_t *m) noexcept;
 
 } // namespace onspin::detail

@@ -81,8 +81,7 @@ void set_inconsistent(onspin_mutex_t *m, bool on) {
 // kernel finds it whenever the thread dies.
 enum class attempt { wait, try_once };
 
-[[gnu::noinline]] int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper,
-                                  attempt how) {
+[[gnu::noinline]] int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, attempt how) {
   robust_head *head = self_robust_head();
   if (head == nullptr) return ENOTSUP;
   note_identity();
@@ -94,12 +93,12 @@ enum class attempt { wait, try_once };
   }
   robust_set_pending(head, m);
   int r;
-  if (!sleeper && take_free_lock(m, key))
+  if (take_free_lock(m, key))
     r = 0;
   else if (how == attempt::try_once)
     r = trylock_slow(m, key);
   else
-    r = lock_slow(m, key, when, sleeper);
+    r = lock_slow(m, key, when);
   if (r == EOWNERDEAD) tsan_owner_died();
   if (r == 0 || r == EOWNERDEAD) {
     tsan_robust_owner();
@@ -138,12 +137,12 @@ enum class attempt { wait, try_once };
 // The one lock and unlock path, inlined into the C API's calls (and called
 // by the condition variable). The kind is tested before the key is read,
 // because robust locks use another key (see thread_self.hpp).
-[[gnu::always_inline]] inline int lock_inline(onspin_mutex_t *m, deadline when, bool sleeper) {
+[[gnu::always_inline]] inline int lock_inline(onspin_mutex_t *m, deadline when) {
   if (__builtin_expect(kind_of(m) & kKindRobust, 0))
-    return lock_robust(m, self_tid(), when, sleeper, attempt::wait);
+    return lock_robust(m, self_tid(), when, attempt::wait);
   const uint32_t key = self_key();
-  if (__builtin_expect(!sleeper && take_free_lock(m, key), 1)) return 0;
-  return lock_slow(m, key, when, sleeper);
+  if (__builtin_expect(take_free_lock(m, key), 1)) return 0;
+  return lock_slow(m, key, when);
 }
 
 [[gnu::always_inline]] inline int unlock_inline(onspin_mutex_t *m) {
@@ -158,9 +157,7 @@ enum class attempt { wait, try_once };
 
 namespace onspin::detail {
 
-int lock_full(onspin_mutex_t *m, deadline when, bool sleeper) noexcept {
-  return lock_inline(m, when, sleeper);
-}
+int lock_full(onspin_mutex_t *m, deadline when) noexcept { return lock_inline(m, when); }
 
 int unlock_full(onspin_mutex_t *m) noexcept { return unlock_inline(m); }
 
@@ -240,13 +237,12 @@ int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *attr) {
 
 int onspin_mutex_lock(onspin_mutex_t *m) {
   if (__builtin_expect(m == nullptr, 0)) return EINVAL;
-  return lock_inline(m, deadline{}, false);
+  return lock_inline(m, deadline{});
 }
 
 int onspin_mutex_trylock(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
-  if (kind_of(m) & kKindRobust)
-    return lock_robust(m, self_tid(), deadline{}, false, attempt::try_once);
+  if (kind_of(m) & kKindRobust) return lock_robust(m, self_tid(), deadline{}, attempt::try_once);
   const uint32_t key = self_key();
   if (take_free_lock(m, key)) return 0;
   return trylock_slow(m, key);
@@ -254,7 +250,7 @@ int onspin_mutex_trylock(onspin_mutex_t *m) {
 
 int onspin_mutex_timedlock(onspin_mutex_t *m, clockid_t clockid, const struct timespec *abstime) {
   if (m == nullptr || !valid_deadline(clockid, abstime)) return EINVAL;
-  return lock_inline(m, deadline{abstime, clockid}, false);
+  return lock_inline(m, deadline{abstime, clockid});
 }
 
 int onspin_mutex_unlock(onspin_mutex_t *m) {

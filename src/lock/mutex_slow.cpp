@@ -242,7 +242,7 @@ int sleep_on(onspin_mutex_t *m, uint32_t w, deadline when, const spin_plan &plan
 
 } // namespace
 
-int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noexcept {
+int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when) noexcept {
   const uint32_t kind = kind_of(m);
   const bool robust = kind & kKindRobust;
   const bool process_shared = kind & kKindShared;
@@ -252,7 +252,9 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
   const bool shared = futex_is_shared(kind);
   const spin_plan plan = plan_spin(m, state_of(m) & kStateSpinMask, shared, robust);
   wait_clock clock;
-  bool slept = false;
+  // Set once this call has slept on the word: it then takes the lock with
+  // WAITERS set, because others may still sleep, and may accept a hand-off.
+  bool sleeper = false;
   // Learning: how long this acquisition waited in all, from the first clock
   // reading (when a counted spin began). A spin that took the lock without
   // a sleep before it ends with a reading of its own; any other end is read
@@ -260,7 +262,7 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
   // ended within the probe read no clock and teaches nothing.
   const auto done = [&](int result, bool by_spin) {
     if (plan.learn && clock.start != 0)
-      learn_from_wait(m, plan, (by_spin && !slept ? clock.last : now_ns()) - clock.start);
+      learn_from_wait(m, plan, (by_spin && !sleeper ? clock.last : now_ns()) - clock.start);
     return result;
   };
   int result = 0;
@@ -291,7 +293,6 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when, bool sleeper) noex
       }
       const int r = sleep_on(m, w, when, plan, shared, process_shared);
       sleeper = true;
-      slept = true;
       // A nap that ended is not the caller's timeout.
       if (r == ETIMEDOUT && deadline_passed(when)) {
         if (take_if_free(m, key, sleeper, &result)) return done(result, false);
