@@ -40,105 +40,88 @@ inline onspin_mutexattr_t mutex_attr(sharing s, bool robust) {
 }
 } // namespace detail
 
-class mutex {
+namespace detail {
+
+// The Lockable and TimedLockable interface over one onspin_mutex_t, shared by
+// mutex and recursive_mutex, which differ only in the type they set up.
+class basic_mutex {
 public:
-  // A process-private mutex, unlocked. constexpr: a global onspin::mutex needs
-  // no constructor to run, so it is usable during static initialisation.
-  constexpr mutex() noexcept = default;
-
-  // A mutex for the given sharing, unlocked.
-  explicit mutex(sharing s) noexcept {
-    onspin_mutexattr_t a = detail::mutex_attr(s, false);
-    onspin_mutex_init(&m_, &a);
-  }
-
-  mutex(const mutex &) = delete;
-  mutex &operator=(const mutex &) = delete;
-
-  // Destroying a locked mutex is undefined, as for std::mutex.
-  ~mutex() = default;
+  basic_mutex(const basic_mutex &) = delete;
+  basic_mutex &operator=(const basic_mutex &) = delete;
 
   // Blocks until the calling thread owns the mutex.
   // Cost: a free mutex costs one CAS. A taken one: the caller spins while the
   // owner runs (bounded by ONSPIN_SPIN_NS), then sleeps until woken.
-  // Throws std::system_error(resource_deadlock_would_occur) if the calling
-  // thread already owns it (std::mutex leaves that undefined).
+  // Throws std::system_error: resource_deadlock_would_occur if the calling
+  // thread already owns a mutex (std::mutex leaves that undefined);
+  // resource_unavailable_try_again past UINT32_MAX nested recursive locks.
   void lock() {
     if (int r = onspin_mutex_lock(&m_)) throw std::system_error(r, std::generic_category());
   }
 
-  // Takes the mutex if it is free right now; never waits. False if it is
-  // held, by any thread including the caller.
+  // Takes the mutex if it is free right now (a recursive_mutex also if the
+  // caller owns it); never waits.
   bool try_lock() noexcept { return onspin_mutex_trylock(&m_) == 0; }
 
-  // As lock(), giving up after d (or at tp). True if the mutex was taken.
-  // steady_clock deadlines use CLOCK_MONOTONIC, system_clock deadlines
-  // CLOCK_REALTIME (they follow changes of the system time).
+  // As lock(), giving up after d (or at tp). True if the mutex was taken;
+  // false at tp, and at a recursive_mutex's nesting limit (as for
+  // std::recursive_timed_mutex). steady_clock deadlines use CLOCK_MONOTONIC,
+  // system_clock deadlines CLOCK_REALTIME (they follow changes of the time).
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
-    return try_lock_until(detail::steady_after(d));
+    return try_lock_until(steady_after(d));
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration> &tp) {
-    int r = detail::timedlock(&m_, tp);
+    int r = timedlock(&m_, tp);
     if (r == 0) return true;
-    if (r == ETIMEDOUT) return false;
+    if (r == ETIMEDOUT || r == EAGAIN) return false;
     throw std::system_error(r, std::generic_category());
   }
 
-  // Releases the mutex, which the calling thread must own; wakes one sleeper
-  // if any. Misuse (unlocking a mutex the caller does not own) changes
-  // nothing; use onspin_mutex_unlock on native_handle() to see EPERM.
+  // Releases the mutex (one level of a recursive_mutex), which the calling
+  // thread must own; wakes one sleeper if any. Misuse (unlocking a mutex the
+  // caller does not own) changes nothing; use onspin_mutex_unlock on
+  // native_handle() to see EPERM.
   void unlock() noexcept { onspin_mutex_unlock(&m_); }
 
   // The C object, for the C API and for condition_variable.
   onspin_mutex_t *native_handle() noexcept { return &m_; }
 
+protected:
+  constexpr explicit basic_mutex(onspin_mutex_t init) noexcept : m_(init) {}
+  basic_mutex(sharing s, int type) noexcept {
+    onspin_mutexattr_t a = mutex_attr(s, false);
+    onspin_mutexattr_settype(&a, type);
+    onspin_mutex_init(&m_, &a);
+  }
+  // Destroying a locked mutex is undefined, as for std::mutex.
+  ~basic_mutex() = default;
+
 private:
   onspin_mutex_t m_ = ONSPIN_MUTEX_INITIALIZER;
+};
+
+} // namespace detail
+
+class mutex : public detail::basic_mutex {
+public:
+  // A process-private mutex, unlocked. constexpr: a global onspin::mutex needs
+  // no constructor to run, so it is usable during static initialisation.
+  constexpr mutex() noexcept : basic_mutex(onspin_mutex_t ONSPIN_MUTEX_INITIALIZER) {}
+
+  // A mutex for the given sharing, unlocked.
+  explicit mutex(sharing s) noexcept : basic_mutex(s, ONSPIN_MUTEX_NORMAL) {}
 };
 
 // onspin::recursive_mutex: a drop-in for std::recursive_mutex (and
 // std::recursive_timed_mutex). The owner may lock it again; it is released by
 // the unlock that matches the first lock.
-class recursive_mutex {
+class recursive_mutex : public detail::basic_mutex {
 public:
-  constexpr recursive_mutex() noexcept = default;
-
-  explicit recursive_mutex(sharing s) noexcept {
-    onspin_mutexattr_t a = detail::mutex_attr(s, false);
-    onspin_mutexattr_settype(&a, ONSPIN_MUTEX_RECURSIVE);
-    onspin_mutex_init(&m_, &a);
-  }
-
-  recursive_mutex(const recursive_mutex &) = delete;
-  recursive_mutex &operator=(const recursive_mutex &) = delete;
-
-  // Blocks until the calling thread owns the mutex, or takes it once more if
-  // it does. Throws std::system_error(resource_unavailable_try_again) past
-  // UINT32_MAX nested locks.
-  void lock() {
-    if (int r = onspin_mutex_lock(&m_)) throw std::system_error(r, std::generic_category());
-  }
-  bool try_lock() noexcept { return onspin_mutex_trylock(&m_) == 0; }
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period> &d) {
-    return try_lock_until(detail::steady_after(d));
-  }
-  // At the nesting limit these fail (false), as std::recursive_timed_mutex's.
-  template <class Clock, class Duration>
-  bool try_lock_until(const std::chrono::time_point<Clock, Duration> &tp) {
-    int r = detail::timedlock(&m_, tp);
-    if (r == 0) return true;
-    if (r == ETIMEDOUT || r == EAGAIN) return false;
-    throw std::system_error(r, std::generic_category());
-  }
-  void unlock() noexcept { onspin_mutex_unlock(&m_); }
-
-  onspin_mutex_t *native_handle() noexcept { return &m_; }
-
-private:
-  onspin_mutex_t m_ = ONSPIN_RECURSIVE_MUTEX_INITIALIZER;
+  constexpr recursive_mutex() noexcept
+      : basic_mutex(onspin_mutex_t ONSPIN_RECURSIVE_MUTEX_INITIALIZER) {}
+  explicit recursive_mutex(sharing s) noexcept : basic_mutex(s, ONSPIN_MUTEX_RECURSIVE) {}
 };
 
 } // namespace onspin

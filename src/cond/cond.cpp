@@ -98,9 +98,7 @@ void leave(onspin_cond_t *c, bool was_notified, bool shared) {
 
 int cond_wait(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
   const errno_keeper keep_errno;
-  const uint32_t mkind = kind_of(m);
-  if (!is_self(owner_of(word(m).load(relaxed)), mkind & kKindRobust, mkind & kKindShared))
-    return EPERM;
+  if (!caller_owns(m, owner_of(word(m).load(relaxed)))) return EPERM;
   const bool shared = cond_futex_shared(c);
   count(stat::cond_waits);
 
@@ -234,11 +232,8 @@ int onspin_cond_destroy(onspin_cond_t *c) {
     }
     timespec nap{};
     if (shared) {
-      const uint64_t now = now_ns();
-      if (now >= give_up_at) return busy();
-      const uint64_t until = now + kDestroyNapNs;
-      nap =
-          timespec{static_cast<time_t>(until / 1000000000), static_cast<long>(until % 1000000000)};
+      if (now_ns() >= give_up_at) return busy();
+      nap = time_in(CLOCK_MONOTONIC, kDestroyNapNs);
     }
     futex_wait(refs_futex(c), static_cast<uint32_t>(r), shared ? &nap : nullptr, CLOCK_MONOTONIC,
                shared);

@@ -12,6 +12,7 @@
 #include <onspin/onspin.h>
 
 #include "platform/clock.hpp"
+#include "platform/thread_self.hpp"
 
 namespace onspin::detail {
 
@@ -63,6 +64,26 @@ inline std::atomic_ref<uint32_t> count_of(onspin_mutex_t *m) noexcept {
   return std::atomic_ref<uint32_t>(m->count);
 }
 
+// The owner of a recursive mutex unlocks a nested level: false if none is
+// left (the unlock then releases the lock).
+inline bool unnest(onspin_mutex_t *m) noexcept {
+  const uint32_t n = count_of(m).load(std::memory_order_relaxed);
+  if (n == 0) return false;
+  count_of(m).store(n - 1, std::memory_order_relaxed);
+  return true;
+}
+
+// Whether the calling thread owns m, whose word names `owner` (is_self with
+// m's robustness and sharing).
+inline bool caller_owns(onspin_mutex_t *m, uint32_t owner) noexcept {
+  const uint32_t kind = kind_of(m);
+  return is_self(owner, kind & kKindRobust, kind & kKindShared);
+}
+
+// The fairness clock (fair_at): microseconds, wrapping, with the low bit set
+// because 0 means "never". Readings compare modulo 2^32.
+inline uint32_t fair_clock_us() noexcept { return static_cast<uint32_t>(now_ns() / 1000) | 1; }
+
 // The owner of a recursive mutex locks it again: one more unlock to come.
 inline int relock(onspin_mutex_t *m) noexcept {
   const uint32_t n = count_of(m).load(std::memory_order_relaxed);
@@ -79,9 +100,7 @@ constexpr uint32_t kHandoffGraceUs = 2000;
 
 inline bool handoff_lapsed(onspin_mutex_t *m) noexcept {
   const uint32_t made = std::atomic_ref<uint32_t>(m->fair_at).load(std::memory_order_relaxed);
-  // fair_at is stored with its low bit set (0 means never): set it here too,
-  // so that a reading in the same microsecond is not one "before" it.
-  return (static_cast<uint32_t>(now_ns() / 1000) | 1) - made >= kHandoffGraceUs;
+  return fair_clock_us() - made >= kHandoffGraceUs;
 }
 
 // The word w of m is free for this caller: no owner, or handed to the

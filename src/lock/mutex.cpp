@@ -58,9 +58,7 @@ int trylock_slow(onspin_mutex_t *m, uint32_t key) {
     if (owner == kNotRecoverable) return ENOTRECOVERABLE;
     if (!free_for(m, w, false)) {
       // Held, or handed to a sleeper; a recursive mutex's owner takes it again.
-      const uint32_t kind = kind_of(m);
-      if (is_recursive(kind) && is_self(owner, kind & kKindRobust, kind & kKindShared))
-        return relock(m);
+      if (is_recursive(kind_of(m)) && caller_owns(m, owner)) return relock(m);
       return EBUSY;
     }
     if (word(m).compare_exchange_weak(w, key | (w & kWaiters), acquire, relaxed))
@@ -87,9 +85,9 @@ enum class attempt { wait, try_once };
   note_identity();
   // A recursive mutex's owner locks again: it is on the list already (or, held
   // across a fork under the pre-fork TID, on no list of this thread's).
-  if (const uint32_t kind = kind_of(m); is_recursive(kind)) {
+  if (is_recursive(kind_of(m))) {
     const uint32_t owner = owner_of(word(m).load(relaxed));
-    if (owner != 0 && is_self(owner, true, kind & kKindShared)) return relock(m);
+    if (owner != 0 && caller_owns(m, owner)) return relock(m);
   }
   robust_set_pending(head, m);
   int r;
@@ -115,11 +113,8 @@ enum class attempt { wait, try_once };
 
 [[gnu::noinline]] int unlock_robust(onspin_mutex_t *m, uint32_t key) {
   uint32_t owner = owner_of(word(m).load(relaxed));
-  if (!is_self(owner, true, kind_of(m) & kKindShared)) return EPERM;
-  if (is_recursive(kind_of(m)) && count_of(m).load(relaxed) != 0) {
-    count_of(m).fetch_sub(1, relaxed);
-    return 0;
-  }
+  if (!caller_owns(m, owner)) return EPERM;
+  if (is_recursive(kind_of(m)) && unnest(m)) return 0;
   // A lock held across fork() is owned under the parent's TID and is not on
   // the child's (fresh) list.
   robust_head *head = owner == key ? self_robust_head() : nullptr;
@@ -262,7 +257,7 @@ int onspin_mutex_consistent(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
   const uint32_t kind = kind_of(m);
   if (!(kind & kKindRobust) || !(state_of(m) & kStateInconsistent)) return EINVAL;
-  if (!is_self(owner_of(word(m).load(relaxed)), true, kind & kKindShared)) return EPERM;
+  if (!caller_owns(m, owner_of(word(m).load(relaxed)))) return EPERM;
   set_inconsistent(m, false);
   return 0;
 }

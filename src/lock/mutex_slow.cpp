@@ -197,7 +197,7 @@ void pass_on_wakeup(onspin_mutex_t *m, bool shared) {
 // hand-off is due again within one period.
 bool handoff_due(onspin_mutex_t *m) {
   std::atomic_ref<uint32_t> fair_at(m->fair_at);
-  const uint32_t now_us = static_cast<uint32_t>(now_ns() / 1000) | 1; // never 0
+  const uint32_t now_us = fair_clock_us();
   const uint32_t began = fair_at.load(relaxed);
   if (began != 0 && now_us - began < kFairnessPeriodUs) return false;
   fair_at.store(now_us, relaxed);
@@ -227,10 +227,7 @@ int sleep_on(onspin_mutex_t *m, uint32_t w, deadline when, const spin_plan &plan
   timespec nap_end;
   if (nap != 0) {
     // On the caller's clock, so that the earlier of the two ends the sleep.
-    clock_gettime(clock, &nap_end);
-    const uint64_t ns = static_cast<uint64_t>(nap_end.tv_nsec) + nap;
-    nap_end.tv_sec += static_cast<time_t>(ns / 1000000000);
-    nap_end.tv_nsec = static_cast<long>(ns % 1000000000);
+    nap_end = time_in(clock, nap);
     if (until == nullptr || earlier(nap_end, *until)) until = &nap_end;
   }
   // With futex2_spin the kernel spins while the owner runs, then sleeps. A
@@ -246,7 +243,7 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when) noexcept {
   const uint32_t kind = kind_of(m);
   const bool robust = kind & kKindRobust;
   const bool process_shared = kind & kKindShared;
-  if (is_self(owner_of(word(m).load(relaxed)), robust, process_shared))
+  if (caller_owns(m, owner_of(word(m).load(relaxed))))
     return is_recursive(kind) ? relock(m) : EDEADLK;
   count(stat::contended);
   const bool shared = futex_is_shared(kind);
@@ -307,11 +304,8 @@ int unlock_slow(onspin_mutex_t *m) noexcept {
   const uint32_t kind = kind_of(m);
   const bool shared = futex_is_shared(kind);
   uint32_t w = word(m).load(relaxed);
-  if (!is_self(owner_of(w), kind & kKindRobust, kind & kKindShared)) return EPERM;
-  if (is_recursive(kind) && count_of(m).load(relaxed) != 0) {
-    count_of(m).fetch_sub(1, relaxed);
-    return 0;
-  }
+  if (!caller_owns(m, owner_of(w))) return EPERM;
+  if (is_recursive(kind) && unnest(m)) return 0;
   if (state_of(m) & kStateInconsistent) {
     // A robust lock released without onspin_mutex_consistent(): it is
     // unusable from now on, and every waiter must hear so.
@@ -331,8 +325,7 @@ int unlock_slow(onspin_mutex_t *m) noexcept {
   if (!(kind & kKindShared) && handoff_due(m) && futex_wake(&m->word, 1, shared) == 1) {
     // The reservation's grace runs from now (we may have been preempted
     // since handoff_due read the clock).
-    std::atomic_ref<uint32_t>(m->fair_at)
-        .store(static_cast<uint32_t>(now_ns() / 1000) | 1, relaxed);
+    std::atomic_ref<uint32_t>(m->fair_at).store(fair_clock_us(), relaxed);
     word(m).store(kHandoff | kWaiters, release);
     // The woken sleeper may have gone back to sleep on the old value before
     // it saw the marker.

@@ -14,6 +14,16 @@ inline uint64_t now_ns() noexcept {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// The time `ns` from now on `clock`, as an absolute timeout.
+inline timespec time_in(clockid_t clock, uint64_t ns) noexcept {
+  timespec t;
+  clock_gettime(clock, &t);
+  const uint64_t sum = static_cast<uint64_t>(t.tv_nsec) + ns;
+  t.tv_sec += static_cast<time_t>(sum / 1000000000);
+  t.tv_nsec = static_cast<long>(sum % 1000000000);
+  return t;
+}
+
 // A deadline argument is usable if it names a supported clock and a
 // normalised time. A negative tv_sec is a time long past, not an error:
 // the call times out if it has to wait (as glibc's do).
