@@ -62,13 +62,16 @@ typedef struct onspin_mutex {
   void *robust_next; /* @32 robust list link (glibc layout) */
 } onspin_mutex_t;
 
-/* A private, non-robust mutex, equal to onspin_mutex_init(m, NULL). */
+/* A private, non-robust mutex, equal to onspin_mutex_init(m, NULL). The
+ * kind 0x400 marks a mutex that reports misuse (see ONSPIN_MUTEX_NORMAL); a
+ * zero-filled mutex, or one made by glibc's PTHREAD_MUTEX_INITIALIZER, is a
+ * normal mutex that behaves as glibc's does instead. */
 #define ONSPIN_MUTEX_INITIALIZER                                                                   \
-  { 0, 0, 0, 0, 0, 0, 0, 0 }
+  { 0, 0, 0, 0, 0x400, 0, 0, 0 }
 
 /* A private, recursive mutex (type ONSPIN_MUTEX_RECURSIVE). */
 #define ONSPIN_RECURSIVE_MUTEX_INITIALIZER                                                         \
-  { 0, 0, 0, 0, 1, 0, 0, 0 }
+  { 0, 0, 0, 0, 0x401, 0, 0, 0 }
 
 /*
  * Mutex attributes. Initialise with onspin_mutexattr_init (or zero it:
@@ -81,7 +84,12 @@ typedef struct onspin_mutexattr {
 /* Values for onspin_mutexattr_settype. */
 enum {
   /* Relocking by the owner returns EDEADLK; unlocking by a thread that does
-   * not own the lock returns EPERM. */
+   * not own the lock returns EPERM. (A mutex that is zero-filled or made by
+   * glibc's PTHREAD_MUTEX_INITIALIZER, rather than by onspin_mutex_init or
+   * ONSPIN_MUTEX_INITIALIZER, behaves as glibc's normal mutex instead: the
+   * relock waits forever, as POSIX specifies, and any thread's unlock
+   * releases it. The LD_PRELOAD interposer gives every normal pthread mutex
+   * glibc's behaviour.) */
   ONSPIN_MUTEX_NORMAL = 0,
   /* Same checks: onspin performs them for every mutex because they live on
    * the slow paths and cost nothing when the lock is used correctly. The

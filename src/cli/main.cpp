@@ -1,4 +1,5 @@
 // onspin: inspect and administer onspin's oracles.
+//   onspin run [--oracle N] [--stats] -- CMD   run CMD with onspin under its pthread locks
 //   onspin status                      the oracle a process gets, and a self-check
 //   onspin oracle install [--group G]  pin the bpf oracle for users in group G
 //   onspin oracle remove               unpin it
@@ -6,14 +7,27 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/run.hpp"
 #include "cli/status.hpp"
 #ifdef ONSPIN_HAVE_BPF
 #include "cli/oracle_admin.hpp"
 #endif
 
 int main(int argc, char **argv) {
-  CLI::App app{"onspin: owner-aware userspace locks. Inspect and administer the oracles."};
+  CLI::App app{"onspin: owner-aware userspace locks. Run programs on them; inspect and "
+               "administer the oracles."};
   app.require_subcommand(1);
+  onspin::cli::run_options run_opts;
+  auto *run = app.add_subcommand(
+      "run", "Run a program with onspin under its pthread mutexes and condition variables "
+             "(LD_PRELOAD=libonspin-preload.so)");
+  run->add_option("--oracle", run_opts.oracle,
+                  "Oracle: auto, bpf, rseq, futex2_spin, budget or none (ONSPIN_ORACLE)");
+  run->add_flag("--stats", run_opts.stats,
+                "Print what onspin served, per process, at exit (ONSPIN_STATS=1)");
+  run->add_option("command", run_opts.command, "The program and its arguments, after --")
+      ->required();
+  run->prefix_command();
   auto *status = app.add_subcommand("status", "Show the oracle a program linking onspin gets, "
                                               "why, and check that its answers are live");
   auto *oracle = app.add_subcommand("oracle", "Install or remove the pinned bpf oracle");
@@ -28,6 +42,11 @@ int main(int argc, char **argv) {
 
   std::string err;
   int rc = 0;
+  if (run->parsed()) {
+    for (const std::string &rest : run->remaining())
+      run_opts.command.push_back(rest);
+    return onspin::cli::run(run_opts);
+  }
   if (status->parsed()) {
     rc = onspin::cli::print_status();
   } else {

@@ -18,7 +18,9 @@
 // waiter that must keep the requeued ones going may die first.
 #include <cerrno>
 #include <climits>
+#include <pthread.h>
 
+#include "cond/cond_wait.hpp"
 #include "lock/lock_word.hpp"
 #include "platform/clock.hpp"
 #include "platform/errno_keeper.hpp"
@@ -34,9 +36,6 @@ constexpr auto relaxed = std::memory_order_relaxed;
 constexpr auto acquire = std::memory_order_acquire;
 constexpr auto acq_rel = std::memory_order_acq_rel;
 constexpr auto seq_cst = std::memory_order_seq_cst;
-
-// onspin_cond_t::kind bits
-constexpr uint32_t kCondShared = 1u << 0; // ONSPIN_PROCESS_SHARED
 
 // onspin_cond_t::refs: the waiters that have not left yet (entered, and
 // neither woken by a notify nor gone by themselves), a flag for a destroy
@@ -58,9 +57,9 @@ uint64_t pack(uint32_t waiting, uint32_t notified, uint64_t flags) {
 uint32_t *refs_futex(onspin_cond_t *c) { return reinterpret_cast<uint32_t *>(&c->refs); }
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "refs_futex needs the low half first");
 
-// How long destroy waits for the notified waiters of a process-shared c to
-// leave (nobody can tell a waiter whose process died from a slow one), and
-// how often it looks.
+// How long destroy waits for the waiters of a process-shared c to leave
+// (nobody can tell a waiter whose process died from a slow one), and how
+// often it looks.
 constexpr uint64_t kSharedDestroyWaitNs = 1000000000;
 constexpr uint64_t kDestroyNapNs = 10000000;
 
@@ -96,37 +95,18 @@ void leave(onspin_cond_t *c, bool was_notified, bool shared) {
   if ((next & kDestroying) && waiting(next) == 0) futex_wake(refs_futex(c), INT_MAX, shared);
 }
 
-int cond_wait(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
+int wait_on_onspin_mutex(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
   const errno_keeper keep_errno;
-  if (!caller_owns(m, owner_of(word(m).load(relaxed)))) return EPERM;
-  const bool shared = cond_futex_shared(c);
-  count(stat::cond_waits);
-
-  // We sample seq, then announce ourselves, both before we release the
-  // mutex: a notifier that synchronised with that release sees us, and it
-  // bumps seq after it looked, so our sample is older than its bump and the
-  // futex sees the change. Sampling first also means that a notifier that
-  // counts us as notified bumps seq after our sample: we cannot sleep
-  // through a notify that counted us.
-  const uint32_t seq = ref(c->seq).load(seq_cst);
-  refs_of(c).fetch_add(1, seq_cst);
-
+  if (!may_release(m, owner_of(word(m).load(relaxed)))) return EPERM;
+  const cond_waiter w = cond_enter(c);
   int r = unlock_full(m);
   if (r != 0) {
-    leave(c, false, shared);
+    cond_abandon(w);
     return r;
   }
-  int wait;
-  do {
-    wait = futex_wait(&c->seq, seq, when.abstime, when.clock, shared);
-  } while (wait == EINTR && ref(c->seq).load(relaxed) == seq);
-  // Only signal and broadcast wake this futex (0); anything else means the
-  // counter moved before we slept (EAGAIN) or the deadline passed.
-  const bool was_notified = wait == 0 || ref(c->seq).load(relaxed) != seq;
-  leave(c, was_notified, shared);
-  // c may be gone from here on.
-
-  // Reacquire without a deadline, as POSIX requires.
+  const bool was_notified = cond_sleep(w, when, false);
+  // c may be gone from here on. Reacquire without a deadline, as POSIX
+  // requires.
   r = lock_full(m, deadline{});
   if (r != 0) return r;
   if (!was_notified) {
@@ -137,6 +117,90 @@ int cond_wait(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
 }
 
 } // namespace
+
+namespace onspin::detail {
+
+void cond_init_kind(onspin_cond_t *c, uint32_t kind) noexcept {
+  *c = onspin_cond_t ONSPIN_COND_INITIALIZER;
+  c->kind = kind;
+}
+
+clockid_t cond_clock(onspin_cond_t *c) noexcept {
+  return (ref(c->kind).load(relaxed) & kCondMonotonic) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
+}
+
+// We sample seq, then announce ourselves, both before the caller releases
+// the mutex: a notifier that synchronised with that release sees us, and it
+// bumps seq after it looked, so our sample is older than its bump and the
+// futex sees the change. Sampling first also means that a notifier that
+// counts us as notified bumps seq after our sample: we cannot sleep through
+// a notify that counted us.
+cond_waiter cond_enter(onspin_cond_t *c) noexcept {
+  count(stat::cond_waits);
+  const cond_waiter w{c, ref(c->seq).load(seq_cst), cond_futex_shared(c)};
+  refs_of(c).fetch_add(1, seq_cst);
+  return w;
+}
+
+void cond_abandon(const cond_waiter &w) noexcept { leave(w.c, false, w.shared); }
+
+bool cond_sleep(const cond_waiter &w, deadline when, bool cancellable) {
+  int wait;
+  do {
+    // Cancellation acts only inside the system call, as in glibc's own
+    // cancellable calls: nowhere else may the unwinding start.
+    int old_type = 0;
+    if (cancellable) pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old_type);
+    wait = futex_wait(&w.c->seq, w.seq, when.abstime, when.clock, w.shared);
+    if (cancellable) pthread_setcanceltype(old_type, nullptr);
+  } while (wait == EINTR && ref(w.c->seq).load(relaxed) == w.seq);
+  // Only signal and broadcast wake this futex (0); anything else means the
+  // counter moved before we slept (EAGAIN) or the deadline passed.
+  const bool was_notified = wait == 0 || ref(w.c->seq).load(relaxed) != w.seq;
+  leave(w.c, was_notified, w.shared);
+  return was_notified;
+}
+
+void cond_leave_cancelled(const cond_waiter &w) noexcept {
+  // A wake-up meant for another waiter may have ended our sleep: pass it on
+  // before leaving (after leaving, c may be gone).
+  if (ref(w.c->seq).load(relaxed) != w.seq) futex_wake(&w.c->seq, 1, w.shared);
+  leave(w.c, false, w.shared);
+}
+
+int cond_destroy(onspin_cond_t *c, bool wait_for_all) noexcept {
+  const bool shared = cond_futex_shared(c);
+  auto refs = refs_of(c);
+  const auto busy = [&] {
+    refs.fetch_and(~kDestroying, relaxed);
+    return EBUSY;
+  };
+  // A waiter process may have died in its wait, and would never leave: a
+  // process-shared c is waited for a bounded time only.
+  const uint64_t give_up_at = shared ? now_ns() + kSharedDestroyWaitNs : 0;
+  uint64_t r = refs.load(acquire);
+  for (;;) {
+    if (waiting(r) == 0) return 0;
+    // Some waiter was never notified: it would wait on a dead object.
+    if (!wait_for_all && waiting(r) > notified(r)) return busy();
+    // Every remaining waiter is to leave: notified, or (glibc's semantics)
+    // by its own deadline or a notify still to come.
+    if (!(r & kDestroying)) {
+      if (refs.compare_exchange_weak(r, r | kDestroying, acquire, acquire)) r |= kDestroying;
+      continue;
+    }
+    timespec nap{};
+    if (shared) {
+      if (now_ns() >= give_up_at) return busy();
+      nap = time_in(CLOCK_MONOTONIC, kDestroyNapNs);
+    }
+    futex_wait(refs_futex(c), static_cast<uint32_t>(r), shared ? &nap : nullptr, CLOCK_MONOTONIC,
+               shared);
+    r = refs.load(acquire);
+  }
+}
+
+} // namespace onspin::detail
 
 extern "C" {
 
@@ -169,20 +233,19 @@ int onspin_cond_init(onspin_cond_t *c, const onspin_condattr_t *attr) {
   if (c == nullptr) return EINVAL;
   const uint32_t flags = attr ? attr->flags : 0;
   if (flags & ~kCondShared) return EINVAL;
-  *c = onspin_cond_t ONSPIN_COND_INITIALIZER;
-  c->kind = flags;
+  cond_init_kind(c, flags);
   return 0;
 }
 
 int onspin_cond_wait(onspin_cond_t *c, onspin_mutex_t *m) {
   if (c == nullptr || m == nullptr) return EINVAL;
-  return cond_wait(c, m, deadline{});
+  return wait_on_onspin_mutex(c, m, deadline{});
 }
 
 int onspin_cond_timedwait(onspin_cond_t *c, onspin_mutex_t *m, clockid_t clockid,
                           const struct timespec *abstime) {
   if (c == nullptr || m == nullptr || !valid_deadline(clockid, abstime)) return EINVAL;
-  return cond_wait(c, m, deadline{abstime, clockid});
+  return wait_on_onspin_mutex(c, m, deadline{abstime, clockid});
 }
 
 // Signal and broadcast count the waiters they notify before they bump the
@@ -211,34 +274,7 @@ int onspin_cond_broadcast(onspin_cond_t *c) {
 
 int onspin_cond_destroy(onspin_cond_t *c) {
   if (c == nullptr) return EINVAL;
-  const bool shared = cond_futex_shared(c);
-  auto refs = refs_of(c);
-  const auto busy = [&] {
-    refs.fetch_and(~kDestroying, relaxed);
-    return EBUSY;
-  };
-  // A waiter process may have died in its wait, and would never leave: a
-  // process-shared c is waited for a bounded time only.
-  const uint64_t give_up_at = shared ? now_ns() + kSharedDestroyWaitNs : 0;
-  uint64_t r = refs.load(acquire);
-  for (;;) {
-    if (waiting(r) == 0) return 0;
-    // Some waiter was never notified: it would wait on a dead object.
-    if (waiting(r) > notified(r)) return busy();
-    // Every remaining waiter was notified and is on its way out.
-    if (!(r & kDestroying)) {
-      if (refs.compare_exchange_weak(r, r | kDestroying, acquire, acquire)) r |= kDestroying;
-      continue;
-    }
-    timespec nap{};
-    if (shared) {
-      if (now_ns() >= give_up_at) return busy();
-      nap = time_in(CLOCK_MONOTONIC, kDestroyNapNs);
-    }
-    futex_wait(refs_futex(c), static_cast<uint32_t>(r), shared ? &nap : nullptr, CLOCK_MONOTONIC,
-               shared);
-    r = refs.load(acquire);
-  }
+  return cond_destroy(c, false);
 }
 
 } // extern "C"

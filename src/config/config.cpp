@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +34,10 @@ void print_stats_at_exit() {
                (unsigned long long)s.cond_requeues);
 }
 
+std::atomic<void (*)()> stats_printer{print_stats_at_exit};
+
+void print_stats() { stats_printer.load()(); }
+
 config load() noexcept {
   config c;
   // The kernel lets one spinner watch a mutex owner; illumos allowed ncpus-1.
@@ -54,7 +59,7 @@ config load() noexcept {
     else
       complain("ONSPIN_STATS", v, "0, 1", "0");
   }
-  if (c.print_stats) std::atexit(print_stats_at_exit);
+  if (c.print_stats) std::atexit(print_stats);
   return c;
 }
 
@@ -89,6 +94,8 @@ bool parse_uint(const char *text, uint32_t min, uint32_t max, uint32_t *out) noe
   *out = static_cast<uint32_t>(v);
   return true;
 }
+
+void set_stats_printer(void (*print)()) noexcept { stats_printer.store(print); }
 
 const config &cfg() noexcept {
   static const config c = load();

@@ -17,6 +17,10 @@ struct config {
 
 const config &cfg() noexcept;
 
+// What ONSPIN_STATS=1 prints at exit: by default one line of the library's
+// counters; the LD_PRELOAD interposer prints its own report instead.
+void set_stats_printer(void (*print)()) noexcept;
+
 // Parsers for one variable's text, exposed for the unit tests. They return
 // false on a bad value and leave *out unchanged.
 bool parse_oracle(const char *text, oracle_request *out) noexcept;

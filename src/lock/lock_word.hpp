@@ -33,6 +33,12 @@ constexpr uint32_t kTypeErrorcheck = 2; // PTHREAD_MUTEX_ERRORCHECK_NP
 constexpr uint32_t kTypeAdaptive = 3;   // PTHREAD_MUTEX_ADAPTIVE_NP: onspin always adapts
 constexpr uint32_t kKindRobust = 16;    // PTHREAD_MUTEX_ROBUST_NORMAL_NP
 constexpr uint32_t kKindShared = 128;   // PTHREAD_MUTEX_PSHARED_BIT
+// onspin's own, in a bit glibc leaves unused: a normal or adaptive mutex that
+// reports misuse, as onspin's initialisers make them. Without it (glibc's
+// static initialisers, the preload's pthread_mutex_init, a zero-filled
+// mutex) such a mutex behaves as glibc's does: a relock by the owner waits
+// forever (POSIX's NORMAL type) and any thread's unlock releases it.
+constexpr uint32_t kKindChecked = 1u << 10;
 
 // onspin_mutex_t::state: onspin's own. The spin policy (ONSPIN_SPIN_*, two
 // bits) is set at init; kStateInconsistent is written only by the owner of a
@@ -73,11 +79,29 @@ inline bool unnest(onspin_mutex_t *m) noexcept {
   return true;
 }
 
+// What a relock of a non-recursive mutex by its owner gets: EDEADLK where
+// misuse is reported, else a wait like any other waiter's (a deadlock).
+inline bool relock_reported(uint32_t kind) noexcept {
+  return (kind & kKindChecked) || (kind & kKindTypeMask) == kTypeErrorcheck;
+}
+
+// Whether an unlock by a thread that does not own the lock fails with EPERM.
+// glibc checks every type but normal and adaptive, and every robust mutex.
+inline bool foreign_unlock_reported(uint32_t kind) noexcept {
+  const uint32_t type = kind & kKindTypeMask;
+  return (kind & (kKindChecked | kKindRobust)) || type == kTypeRecursive || type == kTypeErrorcheck;
+}
+
 // Whether the calling thread owns m, whose word names `owner` (is_self with
 // m's robustness and sharing).
 inline bool caller_owns(onspin_mutex_t *m, uint32_t owner) noexcept {
   const uint32_t kind = kind_of(m);
   return is_self(owner, kind & kKindRobust, kind & kKindShared);
+}
+
+// Whether the calling thread may release m, whose word names `owner`.
+inline bool may_release(onspin_mutex_t *m, uint32_t owner) noexcept {
+  return !foreign_unlock_reported(kind_of(m)) || caller_owns(m, owner);
 }
 
 // The fairness clock (fair_at): microseconds, wrapping, with the low bit set

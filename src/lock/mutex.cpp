@@ -1,10 +1,10 @@
-// The mutex C API: attributes, init and destroy, and the fast paths. A free
-// lock is taken with one CAS of 0 -> our key and released with one CAS back;
-// everything else goes to the slow paths (mutex_slow.cpp) or, for robust
-// locks, through the robust-list bookkeeping below.
+// The mutex C API: attributes, init and destroy, and the out-of-line parts
+// of the fast paths (mutex_inline.hpp): trylock's and robust locks'. Waiting
+// is in mutex_slow.cpp.
 #include <cerrno>
 
 #include "lock/lock_word.hpp"
+#include "lock/mutex_inline.hpp"
 #include "platform/clock.hpp"
 #include "platform/robust_list.hpp"
 #include "platform/thread_self.hpp"
@@ -40,18 +40,19 @@ uint32_t kind_type(uint32_t attr_type) {
   }
 }
 
-inline bool take_free_lock(onspin_mutex_t *m, uint32_t key) {
-  uint32_t expected = 0;
-  return word(m).compare_exchange_strong(expected, key, acquire, relaxed);
+void set_inconsistent(onspin_mutex_t *m, bool on) {
+  std::atomic_ref<uint32_t> state(m->state);
+  if (on)
+    state.fetch_or(kStateInconsistent, relaxed);
+  else
+    state.fetch_and(~kStateInconsistent, relaxed);
 }
 
-inline bool release_uncontended(onspin_mutex_t *m, uint32_t key) {
-  uint32_t expected = key;
-  return word(m).compare_exchange_strong(expected, 0, release, relaxed);
-}
+} // namespace
 
-// A trylock that found the word taken or odd: decide without waiting.
-int trylock_slow(onspin_mutex_t *m, uint32_t key) {
+namespace onspin::detail {
+
+int trylock_slow(onspin_mutex_t *m, uint32_t key) noexcept {
   uint32_t w = word(m).load(relaxed);
   for (;;) {
     uint32_t owner = owner_of(w);
@@ -66,20 +67,10 @@ int trylock_slow(onspin_mutex_t *m, uint32_t key) {
   }
 }
 
-void set_inconsistent(onspin_mutex_t *m, bool on) {
-  std::atomic_ref<uint32_t> state(m->state);
-  if (on)
-    state.fetch_or(kStateInconsistent, relaxed);
-  else
-    state.fetch_and(~kStateInconsistent, relaxed);
-}
-
 // Robust locks announce the operation in list_op_pending before touching the
 // word and link the lock into the thread's list once it is theirs, so the
 // kernel finds it whenever the thread dies.
-enum class attempt { wait, try_once };
-
-[[gnu::noinline]] int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, attempt how) {
+int lock_robust(onspin_mutex_t *m, uint32_t key, deadline when, attempt how) noexcept {
   robust_head *head = self_robust_head();
   if (head == nullptr) return ENOTSUP;
   note_identity();
@@ -111,7 +102,7 @@ enum class attempt { wait, try_once };
   return r;
 }
 
-[[gnu::noinline]] int unlock_robust(onspin_mutex_t *m, uint32_t key) {
+int unlock_robust(onspin_mutex_t *m, uint32_t key) noexcept {
   uint32_t owner = owner_of(word(m).load(relaxed));
   if (!caller_owns(m, owner)) return EPERM;
   if (is_recursive(kind_of(m)) && unnest(m)) return 0;
@@ -129,28 +120,11 @@ enum class attempt { wait, try_once };
   return r;
 }
 
-// The one lock and unlock path, inlined into the C API's calls (and called
-// by the condition variable). The kind is tested before the key is read,
-// because robust locks use another key (see thread_self.hpp).
-[[gnu::always_inline]] inline int lock_inline(onspin_mutex_t *m, deadline when) {
-  if (__builtin_expect(kind_of(m) & kKindRobust, 0))
-    return lock_robust(m, self_tid(), when, attempt::wait);
-  const uint32_t key = self_key();
-  if (__builtin_expect(take_free_lock(m, key), 1)) return 0;
-  return lock_slow(m, key, when);
+void init_mutex(onspin_mutex_t *m, uint32_t kind, uint32_t spin) noexcept {
+  *m = onspin_mutex_t ONSPIN_MUTEX_INITIALIZER;
+  m->kind = kind;
+  m->state = spin;
 }
-
-[[gnu::always_inline]] inline int unlock_inline(onspin_mutex_t *m) {
-  const uint32_t kind = kind_of(m);
-  if (__builtin_expect(kind & kKindRobust, 0)) return unlock_robust(m, self_tid());
-  // A recursive mutex may be held more than once: unlock_slow counts down.
-  if (__builtin_expect(!is_recursive(kind) && release_uncontended(m, self_key()), 1)) return 0;
-  return unlock_slow(m);
-}
-
-} // namespace
-
-namespace onspin::detail {
 
 int lock_full(onspin_mutex_t *m, deadline when) noexcept { return lock_inline(m, when); }
 
@@ -221,12 +195,10 @@ int onspin_mutex_init(onspin_mutex_t *m, const onspin_mutexattr_t *attr) {
       ((flags & kAttrTypeMask) >> kAttrTypeShift) > ONSPIN_MUTEX_RECURSIVE)
     return EINVAL;
   if ((flags & kAttrRobust) && self_robust_head() == nullptr) return ENOTSUP;
-  uint32_t kind = kind_type((flags & kAttrTypeMask) >> kAttrTypeShift);
+  uint32_t kind = kind_type((flags & kAttrTypeMask) >> kAttrTypeShift) | kKindChecked;
   if (flags & kAttrShared) kind |= kKindShared;
   if (flags & kAttrRobust) kind |= kKindRobust;
-  *m = onspin_mutex_t ONSPIN_MUTEX_INITIALIZER;
-  m->kind = kind;
-  m->state = (flags & kAttrSpinMask) >> kAttrSpinShift;
+  init_mutex(m, kind, (flags & kAttrSpinMask) >> kAttrSpinShift);
   return 0;
 }
 
@@ -237,10 +209,7 @@ int onspin_mutex_lock(onspin_mutex_t *m) {
 
 int onspin_mutex_trylock(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
-  if (kind_of(m) & kKindRobust) return lock_robust(m, self_tid(), deadline{}, attempt::try_once);
-  const uint32_t key = self_key();
-  if (take_free_lock(m, key)) return 0;
-  return trylock_slow(m, key);
+  return trylock_inline(m);
 }
 
 int onspin_mutex_timedlock(onspin_mutex_t *m, clockid_t clockid, const struct timespec *abstime) {

@@ -243,8 +243,11 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when) noexcept {
   const uint32_t kind = kind_of(m);
   const bool robust = kind & kKindRobust;
   const bool process_shared = kind & kKindShared;
-  if (caller_owns(m, owner_of(word(m).load(relaxed))))
-    return is_recursive(kind) ? relock(m) : EDEADLK;
+  if (caller_owns(m, owner_of(word(m).load(relaxed)))) {
+    if (is_recursive(kind)) return relock(m);
+    if (relock_reported(kind)) return EDEADLK;
+    // Otherwise POSIX's NORMAL type: the owner waits for itself, as in glibc.
+  }
   count(stat::contended);
   const bool shared = futex_is_shared(kind);
   const spin_plan plan = plan_spin(m, state_of(m) & kStateSpinMask, shared, robust);
@@ -304,7 +307,13 @@ int unlock_slow(onspin_mutex_t *m) noexcept {
   const uint32_t kind = kind_of(m);
   const bool shared = futex_is_shared(kind);
   uint32_t w = word(m).load(relaxed);
-  if (!caller_owns(m, owner_of(w))) return EPERM;
+  if (!caller_owns(m, owner_of(w))) {
+    if (foreign_unlock_reported(kind)) return EPERM;
+    // A normal mutex that does not report misuse is released by whoever
+    // unlocks it, as glibc's is; one that nobody holds stays as it is.
+    const uint32_t owner = owner_of(w);
+    if (owner == 0 || owner == kHandoff || owner == kNotRecoverable) return 0;
+  }
   if (is_recursive(kind) && unnest(m)) return 0;
   if (state_of(m) & kStateInconsistent) {
     // A robust lock released without onspin_mutex_consistent(): it is

@@ -42,6 +42,10 @@ struct oracle {
 // The process's oracle, chosen at the first call from ONSPIN_ORACLE.
 const oracle &current_oracle() noexcept;
 
+// Whether this process has chosen its oracle yet (reports at exit do not
+// choose one only to name it).
+bool oracle_chosen() noexcept;
+
 // A counted spin ran out of time while the oracle said the owner was running:
 // a long critical section, or a stale oracle. Rate-limited check of the latter.
 void oracle_spin_ran_out() noexcept;

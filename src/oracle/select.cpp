@@ -126,30 +126,40 @@ fork_safe_once chosen;
 
 } // namespace
 
+// Callers do not wait for a choice another thread is making: it may take
+// milliseconds (loading eBPF programs), and it allocates, so under the
+// LD_PRELOAD interposer it may need a lock that one of them holds (a
+// malloc built on pthread mutexes). Until it is made, `kind` reads budget.
 const oracle &current_oracle() noexcept {
-  chosen.call([] {
-    const errno_keeper keep_errno; // choosing opens files and loads programs
-    choose();
-  });
+  chosen.call(
+      [] {
+        const errno_keeper keep_errno; // choosing opens files and loads programs
+        choose();
+      },
+      false);
   return the_oracle;
 }
 
+bool oracle_chosen() noexcept { return chosen.done(); }
+
 oracle_kind shared_lock_policy() noexcept {
   static fork_safe_once once;
-  static oracle_kind policy = oracle_kind::budget;
-  once.call([] {
-    const errno_keeper keep_errno;
+  static std::atomic<oracle_kind> policy{oracle_kind::budget};
+  once.call(
+      [] {
+        const errno_keeper keep_errno;
 #ifdef ONSPIN_HAVE_BPF
-    // The map is indexed by root TIDs; under rseq, lock words hold the
-    // namespace's. They agree outside child PID namespaces only.
-    char why[256];
-    if (in_child_pid_namespace() || !bpf::open(&bpf_view, why, sizeof why)) return;
-    the_oracle.slots = bpf_view.slots;
-    the_oracle.entries = bpf_view.entries;
-    policy = oracle_kind::bpf;
+        // The map is indexed by root TIDs; under rseq, lock words hold the
+        // namespace's. They agree outside child PID namespaces only.
+        char why[256];
+        if (in_child_pid_namespace() || !bpf::open(&bpf_view, why, sizeof why)) return;
+        the_oracle.slots = bpf_view.slots;
+        the_oracle.entries = bpf_view.entries;
+        policy.store(oracle_kind::bpf, std::memory_order_release);
 #endif
-  });
-  return policy;
+      },
+      false); // as current_oracle: budget until chosen
+  return policy.load(std::memory_order_acquire);
 }
 
 bool force_rseq_oracle_for_test() noexcept {
@@ -195,7 +205,7 @@ namespace {
 uint32_t oracle_root_tid() noexcept {
 #ifdef ONSPIN_HAVE_BPF
   const oracle &o = current_oracle();
-  if (o.kind.load(std::memory_order_relaxed) != oracle_kind::bpf || !o.root_keys) return 0;
+  if (o.kind.load(std::memory_order_acquire) != oracle_kind::bpf || !o.root_keys) return 0;
   return bpf::root_tid(bpf_view);
 #else
   return 0;

@@ -8,7 +8,7 @@ namespace onspin::detail {
 spin_plan plan_spin(onspin_mutex_t *m, uint32_t spin, bool shared_futex, bool robust) noexcept {
   const oracle &o = current_oracle();
   // The lock's own policy may be simpler than the process's oracle.
-  oracle_kind policy = o.kind.load(std::memory_order_relaxed);
+  oracle_kind policy = o.kind.load(std::memory_order_acquire); // then its fields
   if (spin == ONSPIN_SPIN_NEVER)
     policy = oracle_kind::none;
   else if (spin == ONSPIN_SPIN_BUDGET && policy != oracle_kind::none)

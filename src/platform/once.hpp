@@ -23,9 +23,10 @@ public:
   constexpr fork_safe_once() noexcept = default;
 
   // Runs f() once per process image, unless it already ran before a fork.
-  // The first caller runs it; others wait for it. A call made by f itself
+  // The first caller runs it; others wait for it (unless `wait` is false:
+  // they then return at once, before it is done). A call made by f itself
   // (recursion) returns at once.
-  template <class F> void call(F &&f) noexcept {
+  template <class F> void call(F &&f, bool wait = true) noexcept {
     if (state_.load(std::memory_order_acquire) == kDone) return;
     const uint64_t me = static_cast<uint64_t>(getpid()) << 32 | self_tid();
     uint64_t s = state_.load(std::memory_order_acquire);
@@ -38,6 +39,7 @@ public:
         state_.store(kDone, std::memory_order_release);
         return;
       }
+      if (!wait) return;
       // Another thread of this process runs it: initialisers take
       // milliseconds, so a short sleep per look costs nothing.
       const timespec ms{0, 1000000};

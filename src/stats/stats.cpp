@@ -7,11 +7,14 @@
 #include <onspin/onspin.h>
 #include <pthread.h>
 
+#include "platform/internal_lock.hpp"
+
 namespace onspin::detail {
 namespace {
 
 constexpr int kStats = static_cast<int>(stat::count_);
-static_assert(sizeof(onspin_stats) == kStats * sizeof(uint64_t), "one counter per stat");
+constexpr int kPublicStats = static_cast<int>(stat::public_count_);
+static_assert(sizeof(onspin_stats) == kPublicStats * sizeof(uint64_t), "one counter per stat");
 
 // One thread's counters. A plain initial-exec TLS block: counting is a load
 // and a store at a fixed %fs offset, with no TLS wrapper or __tls_get_addr
@@ -28,12 +31,17 @@ struct thread_block {
 __thread thread_block tls_block __attribute__((tls_model("initial-exec")));
 
 // Registry of live threads' blocks plus the totals of exited threads.
+// Constant-initialised, with a lock of its own: it is used inside onspin's
+// slow paths, which under the LD_PRELOAD interposer may run inside malloc
+// or before any constructor.
 struct registry {
-  std::mutex lock;
+  internal_lock lock;
   thread_block *head = nullptr;
   std::array<uint64_t, kStats> retired{};
-  pthread_key_t exit_key; // its destructor retires a thread's block
+  bool ready = false;         // exit_key created, atfork handlers installed
+  pthread_key_t exit_key = 0; // its destructor retires a thread's block
 };
+constinit registry the_registry; // no dynamic initialiser to run after its users
 
 void retire_locked(registry &r, thread_block *b) {
   for (int i = 0; i < kStats; ++i)
@@ -50,7 +58,7 @@ void retire_locked(registry &r, thread_block *b) {
 registry &reg();
 
 void retire_at_thread_exit(void *block) {
-  std::lock_guard<std::mutex> g(reg().lock);
+  std::lock_guard<internal_lock> g(reg().lock);
   retire_locked(reg(), static_cast<thread_block *>(block));
 }
 
@@ -60,14 +68,14 @@ void prepare_fork();
 void parent_after_fork();
 void child_after_fork();
 
-registry &reg() {
-  static registry *r = [] {
-    auto *n = new registry; // never destroyed: threads may exit after main
-    pthread_key_create(&n->exit_key, retire_at_thread_exit);
-    pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
-    return n;
-  }();
-  return *r;
+registry &reg() { return the_registry; }
+
+// Under the registry lock. Neither call takes a pthread mutex.
+void make_ready(registry &r) {
+  if (r.ready) return;
+  r.ready = true;
+  pthread_key_create(&r.exit_key, retire_at_thread_exit);
+  pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
 }
 
 void prepare_fork() { reg().lock.lock(); }
@@ -83,7 +91,8 @@ void child_after_fork() {
 
 [[gnu::cold, gnu::noinline]] void register_thread() {
   registry &r = reg();
-  std::lock_guard<std::mutex> g(r.lock);
+  std::lock_guard<internal_lock> g(r.lock);
+  make_ready(r);
   thread_block &b = tls_block;
   b.prev = nullptr;
   b.next = r.head;
@@ -93,7 +102,10 @@ void child_after_fork() {
   pthread_setspecific(r.exit_key, &b);
 }
 
-[[gnu::constructor]] void init_registry() { reg(); }
+[[gnu::constructor]] void init_registry() {
+  std::lock_guard<internal_lock> g(reg().lock);
+  make_ready(reg());
+}
 
 } // namespace
 
@@ -112,7 +124,7 @@ extern "C" int onspin_stats_get(struct onspin_stats *out) {
   if (out == nullptr) return EINVAL;
   std::array<uint64_t, kStats> sum;
   {
-    std::lock_guard<std::mutex> g(reg().lock);
+    std::lock_guard<internal_lock> g(reg().lock);
     sum = reg().retired;
     for (thread_block *b = reg().head; b; b = b->next)
       for (int i = 0; i < kStats; ++i)
@@ -122,10 +134,19 @@ extern "C" int onspin_stats_get(struct onspin_stats *out) {
   return 0;
 }
 
+uint64_t onspin::detail::stat_total(stat s) noexcept {
+  const int i = static_cast<int>(s);
+  std::lock_guard<internal_lock> g(reg().lock);
+  uint64_t sum = reg().retired[i];
+  for (thread_block *b = reg().head; b; b = b->next)
+    sum += __atomic_load_n(&b->count[i], __ATOMIC_RELAXED) - b->base[i];
+  return sum;
+}
+
 extern "C" void onspin_stats_reset(void) {
   // Counters belong to their threads, which increment them without atomic
   // read-modify-write: a reset records a baseline instead of writing zeros.
-  std::lock_guard<std::mutex> g(reg().lock);
+  std::lock_guard<internal_lock> g(reg().lock);
   reg().retired.fill(0);
   for (thread_block *b = reg().head; b; b = b->next)
     for (int i = 0; i < kStats; ++i)

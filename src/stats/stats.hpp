@@ -22,9 +22,16 @@ enum class stat : int {
   owner_died,
   cond_waits,
   cond_requeues,
+  public_count_, // the counters above are struct onspin_stats, in order
+  // The LD_PRELOAD interposer's (src/preload/counters.hpp names them).
+  preload_first_ = public_count_,
+  preload_last_ = preload_first_ + 31,
   count_
 };
 
 void count(stat s, uint64_t n = 1) noexcept;
+
+// One counter's process-wide total (live and exited threads).
+uint64_t stat_total(stat s) noexcept;
 
 } // namespace onspin::detail

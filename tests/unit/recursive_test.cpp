@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <future>
 #include <gtest/gtest.h>
 #include <linux/futex.h>
 #include <mutex>
@@ -144,11 +145,36 @@ TEST(Layout, GlibcStaticInitialisersMakeOnspinMutexesOfTheirType) {
   onspin_mutex_t m;
   std::memcpy(&m, &rec, sizeof m);
   nests(m);
-  for (const pthread_mutex_t *p : {&normal, &check, &adaptive}) {
+  std::memcpy(&m, &check, sizeof m);
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  EXPECT_EQ(onspin_mutex_lock(&m), EDEADLK);
+  EXPECT_EQ(std::async(std::launch::async, [&] { return onspin_mutex_unlock(&m); }).get(), EPERM);
+  ASSERT_EQ(onspin_mutex_unlock(&m), 0);
+  // Normal and adaptive: glibc's behaviour, not onspin's checks. The owner's
+  // relock waits (here until its deadline), and another thread's unlock
+  // releases the lock.
+  for (const pthread_mutex_t *p : {&normal, &adaptive}) {
     std::memcpy(&m, p, sizeof m);
     ASSERT_EQ(onspin_mutex_lock(&m), 0);
-    EXPECT_EQ(onspin_mutex_lock(&m), EDEADLK);
+    const timespec soon = in_ms(20);
+    EXPECT_EQ(onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &soon), ETIMEDOUT);
+    EXPECT_EQ(std::async(std::launch::async, [&] { return onspin_mutex_unlock(&m); }).get(), 0);
+    EXPECT_EQ(onspin_mutex_trylock(&m), 0) << "released by the other thread";
     ASSERT_EQ(onspin_mutex_unlock(&m), 0);
+  }
+}
+
+// onspin's own initialisers report misuse: EDEADLK for the owner's relock,
+// EPERM for another thread's unlock.
+TEST(Layout, OnspinInitialisersReportMisuse) {
+  onspin_mutex_t a = ONSPIN_MUTEX_INITIALIZER;
+  onspin_mutex_t b;
+  ASSERT_EQ(onspin_mutex_init(&b, nullptr), 0);
+  for (onspin_mutex_t *m : {&a, &b}) {
+    ASSERT_EQ(onspin_mutex_lock(m), 0);
+    EXPECT_EQ(onspin_mutex_lock(m), EDEADLK);
+    EXPECT_EQ(std::async(std::launch::async, [&] { return onspin_mutex_unlock(m); }).get(), EPERM);
+    ASSERT_EQ(onspin_mutex_unlock(m), 0);
   }
 }
 

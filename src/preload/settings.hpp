@@ -1,0 +1,34 @@
+// The interposer's settings, read once from the environment (bad values
+// give one stderr line and the default):
+//   ONSPIN_PSHARED=glibc|onspin  who serves process-shared mutexes and
+//                                condition variables (default glibc)
+//   ONSPIN_STATS=1               statistics to stderr at exit
+//   ONSPIN_STATS_FILE=PATH       statistics appended to PATH at exit
+// The oracle and spin settings are the library's (config/config.hpp).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace onspin::preload {
+
+struct settings {
+  // Process-shared objects may be used by processes that do not load onspin,
+  // whose glibc code would corrupt an onspin lock word; so they stay glibc's
+  // unless the user says every process sharing them runs onspin.
+  bool pshared_to_onspin = false;
+  bool print_stats = false;
+  const char *stats_file = nullptr;
+};
+
+const settings &current_settings() noexcept;
+
+// Mutex kind bits (glibc's __kind) that mark a mutex as glibc's: priority
+// inheritance and protection always, process-shared unless
+// ONSPIN_PSHARED=onspin. Read on every call: one load and a test.
+extern std::atomic<uint32_t> glibc_kinds;
+
+// Statistics are counted only when they will be reported.
+extern std::atomic<bool> counting;
+
+} // namespace onspin::preload
