@@ -229,7 +229,8 @@ ONSPIN_API int onspin_mutex_unlock(onspin_mutex_t *m);
  */
 ONSPIN_API int onspin_mutex_consistent(onspin_mutex_t *m);
 
-/* Returns 0, EINVAL (m NULL) or EBUSY (m is locked; it stays usable). */
+/* Returns 0, EINVAL (m NULL) or EBUSY (m is locked, or a condition waiter
+ * released it and will take it again; m stays usable). */
 ONSPIN_API int onspin_mutex_destroy(onspin_mutex_t *m);
 
 /* ------------------------------------------------------------------------ */

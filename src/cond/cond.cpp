@@ -99,8 +99,10 @@ int wait_on_onspin_mutex(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
   const errno_keeper keep_errno;
   if (!may_release(m, owner_of(word(m).load(relaxed)))) return EPERM;
   const cond_waiter w = cond_enter(c);
+  add_cond_user(m, 1);
   int r = unlock_full(m);
   if (r != 0) {
+    add_cond_user(m, -1);
     cond_abandon(w);
     return r;
   }
@@ -108,6 +110,7 @@ int wait_on_onspin_mutex(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
   // c may be gone from here on. Reacquire without a deadline, as POSIX
   // requires.
   r = lock_full(m, deadline{});
+  add_cond_user(m, -1);
   if (r != 0) return r;
   if (!was_notified) {
     count(stat::timeouts);

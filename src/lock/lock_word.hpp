@@ -45,6 +45,10 @@ constexpr uint32_t kKindChecked = 1u << 10;
 // robust lock.
 constexpr uint32_t kStateSpinMask = 3u;
 constexpr uint32_t kStateInconsistent = 1u << 8;
+// Condition waiters that released the mutex and will take it again (the
+// high half): destroy returns EBUSY while there are any, as glibc's does
+// with its __nusers.
+constexpr uint32_t kStateCondUser = 1u << 16;
 
 inline std::atomic_ref<uint32_t> word(onspin_mutex_t *m) noexcept {
   return std::atomic_ref<uint32_t>(m->word);
@@ -78,6 +82,14 @@ inline bool unnest(onspin_mutex_t *m) noexcept {
   count_of(m).store(n - 1, std::memory_order_relaxed);
   return true;
 }
+
+// A condition waiter announces (+1) and withdraws (-1) its use of m.
+inline void add_cond_user(onspin_mutex_t *m, int delta) noexcept {
+  std::atomic_ref<uint32_t>(m->state).fetch_add(static_cast<uint32_t>(delta) * kStateCondUser,
+                                                 std::memory_order_relaxed);
+}
+
+inline bool has_cond_users(onspin_mutex_t *m) noexcept { return state_of(m) >= kStateCondUser; }
 
 // What a relock of a non-recursive mutex by its owner gets: EDEADLK where
 // misuse is reported, else a wait like any other waiter's (a deadlock).

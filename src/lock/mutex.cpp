@@ -237,6 +237,8 @@ int onspin_mutex_destroy(onspin_mutex_t *m) {
   // waited, destroying m would be the caller's error.
   const uint32_t owner = owner_of(word(m).load(relaxed));
   if (owner != 0 && owner != kNotRecoverable && owner != kHandoff) return EBUSY;
+  // A condition waiter will take it again.
+  if (has_cond_users(m)) return EBUSY;
   return 0;
 }
 

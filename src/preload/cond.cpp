@@ -54,6 +54,25 @@ bool mutex_is_glibcs(pthread_mutex_t *m) {
          glibc_kinds.load(std::memory_order_relaxed);
 }
 
+// While a waiter sleeps, its mutex counts it as a user, as with glibc's
+// condition variable: destroying the mutex meanwhile returns EBUSY. (For a
+// mutex glibc serves, that is glibc's __nusers, which its unlock lowers and
+// its lock raises again; changed here only by the mutex's holder.)
+void add_user(pthread_mutex_t *m, int delta) {
+  if (mutex_is_glibcs(m))
+    std::atomic_ref<unsigned>(m->__data.__nusers)
+        .fetch_add(static_cast<unsigned>(delta), std::memory_order_relaxed);
+  else
+    add_cond_user(reinterpret_cast<onspin_mutex_t *>(m), delta);
+}
+
+// Takes the mutex back after a wait.
+int relock(pthread_mutex_t *m) {
+  const int r = mutex_lock(m);
+  add_user(m, -1);
+  return r;
+}
+
 // On the way out of a cancelled wait: leave c, then take the mutex back.
 struct cancel_guard {
   const cond_waiter &waiter;
@@ -62,14 +81,16 @@ struct cancel_guard {
   ~cancel_guard() {
     if (!armed) return;
     cond_leave_cancelled(waiter);
-    mutex_lock(m);
+    relock(m);
   }
 };
 
 int wait_onspin(pthread_cond_t *pc, pthread_mutex_t *m, deadline when) {
   const cond_waiter w = cond_enter(own(pc));
+  add_user(m, 1);
   int r = mutex_unlock(m);
   if (r != 0) {
+    add_user(m, -1);
     cond_abandon(w);
     return r;
   }
@@ -81,7 +102,7 @@ int wait_onspin(pthread_cond_t *pc, pthread_mutex_t *m, deadline when) {
   }
   // pc may be gone from here on. Reacquire without a deadline, as POSIX
   // requires.
-  r = mutex_lock(m);
+  r = relock(m);
   if (r != 0) return r;
   return notified ? 0 : ETIMEDOUT;
 }
@@ -106,7 +127,7 @@ struct bridge_guard {
   bool armed = true;
   ~bridge_guard() { // glibc's wait holds the bridge again, even when cancelled
     glibc().mutex_unlock(bridge);
-    if (armed) mutex_lock(m);
+    if (armed) relock(m);
   }
 };
 
@@ -117,8 +138,10 @@ int wait_glibc(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
     return abstime ? glibc().cond_clockwait(c, m, clock, abstime) : glibc().cond_wait(c, m);
   pthread_mutex_t *bridge = bridge_of(c);
   glibc().mutex_lock(bridge);
+  add_user(m, 1);
   int r = mutex_unlock(m);
   if (r != 0) {
+    add_user(m, -1);
     glibc().mutex_unlock(bridge);
     return r;
   }
@@ -127,8 +150,8 @@ int wait_glibc(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
     r = abstime ? glibc().cond_clockwait(c, bridge, clock, abstime) : glibc().cond_wait(c, bridge);
     guard.armed = false;
   }
-  const int relock = mutex_lock(m);
-  return relock != 0 ? relock : r;
+  const int again = relock(m);
+  return again != 0 ? again : r;
 }
 
 int notify_glibc(pthread_cond_t *c, int (*notify)(pthread_cond_t *)) {

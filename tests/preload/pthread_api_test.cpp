@@ -348,6 +348,38 @@ TEST(Cond, WaitWithAnErrorcheckMutexNotHeldIsEperm) {
   EXPECT_EQ(pthread_cond_destroy(&c), 0) << "the failed wait left no waiter behind";
 }
 
+// A mutex released by a condition waiter is still in use: destroying it
+// returns EBUSY until the waiter has it back (glibc's __nusers), for mutexes
+// onspin serves and for those it leaves to glibc.
+TEST(Cond, MutexOfASleepingWaiterIsBusy) {
+  for (int protocol : {PTHREAD_PRIO_NONE, PTHREAD_PRIO_INHERIT}) {
+    mutex_attr a;
+    pthread_mutexattr_setprotocol(&a.a, protocol);
+    pthread_mutex_t m;
+    ASSERT_EQ(pthread_mutex_init(&m, &a.a), 0);
+    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    bool go = false, waiting = false;
+    std::thread t([&] {
+      pthread_mutex_lock(&m);
+      waiting = true;
+      while (!go) pthread_cond_wait(&c, &m);
+      pthread_mutex_unlock(&m);
+    });
+    for (bool seen = false; !seen; std::this_thread::sleep_for(1ms)) {
+      pthread_mutex_lock(&m);
+      seen = waiting;
+      pthread_mutex_unlock(&m);
+    }
+    EXPECT_EQ(pthread_mutex_destroy(&m), EBUSY) << "protocol " << protocol;
+    pthread_mutex_lock(&m);
+    go = true;
+    pthread_cond_signal(&c);
+    pthread_mutex_unlock(&m);
+    t.join();
+    EXPECT_EQ(pthread_mutex_destroy(&m), 0) << "protocol " << protocol;
+  }
+}
+
 // glibc's destroy waits for every waiter to leave, even one never signalled
 // (here a timed one): it does not fail with EBUSY.
 TEST(Cond, DestroyWaitsForWaitersToLeave) {
