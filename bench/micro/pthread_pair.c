@@ -1,10 +1,16 @@
 /* The cost of an uncontended pthread_mutex_lock+unlock pair, as a program
  * sees it: through the dynamic linker's PLT into glibc, or into onspin's
  * interposer when it runs under LD_PRELOAD. Prints "<ns per pair> <served
- * by>" once; bench/micro/preload-pair runs it both ways, interleaved. */
+ * by>" once; bench/micro/preload-pair runs it both ways, interleaved.
+ *   pthread_pair [--threaded] [ITERATIONS]
+ * --threaded starts an idle second thread first. glibc's lock uses plain
+ * (non-atomic) instructions while a process has a single thread, so only a
+ * threaded process shows the cost a lock has where locks matter. */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,8 +20,21 @@ static double now_ns(void) {
   return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+static void *idle(void *arg) {
+  pause();
+  return arg;
+}
+
 int main(int argc, char **argv) {
-  const long iters = argc > 1 ? atol(argv[1]) : 5000000;
+  long iters = 5000000;
+  for (int i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "--threaded") == 0) {
+      pthread_t t;
+      pthread_create(&t, NULL, idle, NULL);
+    } else {
+      iters = atol(argv[i]);
+    }
+  }
   static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&m);
   /* onspin's word holds the owner's TID, glibc's 1. */
