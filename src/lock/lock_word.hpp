@@ -86,7 +86,7 @@ inline bool unnest(onspin_mutex_t *m) noexcept {
 // A condition waiter announces (+1) and withdraws (-1) its use of m.
 inline void add_cond_user(onspin_mutex_t *m, int delta) noexcept {
   std::atomic_ref<uint32_t>(m->state).fetch_add(static_cast<uint32_t>(delta) * kStateCondUser,
-                                                 std::memory_order_relaxed);
+                                                std::memory_order_relaxed);
 }
 
 inline bool has_cond_users(onspin_mutex_t *m) noexcept { return state_of(m) >= kStateCondUser; }

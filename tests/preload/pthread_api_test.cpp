@@ -362,7 +362,8 @@ TEST(Cond, MutexOfASleepingWaiterIsBusy) {
     std::thread t([&] {
       pthread_mutex_lock(&m);
       waiting = true;
-      while (!go) pthread_cond_wait(&c, &m);
+      while (!go)
+        pthread_cond_wait(&c, &m);
       pthread_mutex_unlock(&m);
     });
     for (bool seen = false; !seen; std::this_thread::sleep_for(1ms)) {

@@ -11,21 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline int64_t
-onspin_tunable_get (const char *name)
-{
-  size_t len = strlen (name);
-  for (const char *s = getenv ("GLIBC_TUNABLES"); s != NULL && *s != '\0';)
-    {
-      if (strncmp (s, name, len) == 0 && s[len] == '=')
-        return strtoll (s + len + 1, NULL, 0);
-      s = strchr (s, ':');
-      if (s != NULL)
-        ++s;
-    }
+static inline int64_t onspin_tunable_get(const char *name) {
+  size_t len = strlen(name);
+  for (const char *s = getenv("GLIBC_TUNABLES"); s != NULL && *s != '\0';) {
+    if (strncmp(s, name, len) == 0 && s[len] == '=') return strtoll(s + len + 1, NULL, 0);
+    s = strchr(s, ':');
+    if (s != NULL) ++s;
+  }
   return 0;
 }
 
-#define TUNABLE_GET_FULL(ns, id, name, type, cb) \
-  ((type) onspin_tunable_get (#ns "." #id "." #name))
+#define TUNABLE_GET_FULL(ns, id, name, type, cb) ((type)onspin_tunable_get(#ns "." #id "." #name))
 #endif
