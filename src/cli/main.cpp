@@ -25,9 +25,37 @@ int main(int argc, char **argv) {
                   "Oracle: auto, bpf, rseq, futex2_spin, budget or none (ONSPIN_ORACLE)");
   run->add_flag("--stats", run_opts.stats,
                 "Print what onspin served, per process, at exit (ONSPIN_STATS=1)");
-  run->add_option("command", run_opts.command, "The program and its arguments, after --")
-      ->required();
-  run->prefix_command();
+  run->footer("The command and its arguments follow the options, best after --.");
+  // run's own parser: CLI11 would take the command's options for run's, and
+  // reorders what it does not know. Everything from the first argument that
+  // is not one of run's options (or after "--") is the command, untouched.
+  if (argc >= 2 && std::string(argv[1]) == "run") {
+    int i = 2;
+    for (; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--") {
+        ++i;
+        break;
+      }
+      if (a == "--stats") {
+        run_opts.stats = true;
+      } else if (a == "--oracle" && i + 1 < argc) {
+        run_opts.oracle = argv[++i];
+      } else if (a.rfind("--oracle=", 0) == 0) {
+        run_opts.oracle = a.substr(9);
+      } else if (a == "--help" || a == "-h") {
+        std::printf("%s", run->help().c_str());
+        return 0;
+      } else if (a.rfind("-", 0) == 0) {
+        std::fprintf(stderr, "onspin run: unknown option %s (see onspin run --help)\n", a.c_str());
+        return 2;
+      } else {
+        break;
+      }
+    }
+    run_opts.command.assign(argv + i, argv + argc);
+    return onspin::cli::run(run_opts);
+  }
   auto *status = app.add_subcommand("status", "Show the oracle a program linking onspin gets, "
                                               "why, and check that its answers are live");
   auto *oracle = app.add_subcommand("oracle", "Install or remove the pinned bpf oracle");
@@ -42,11 +70,6 @@ int main(int argc, char **argv) {
 
   std::string err;
   int rc = 0;
-  if (run->parsed()) {
-    for (const std::string &rest : run->remaining())
-      run_opts.command.push_back(rest);
-    return onspin::cli::run(run_opts);
-  }
   if (status->parsed()) {
     rc = onspin::cli::print_status();
   } else {

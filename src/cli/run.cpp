@@ -135,6 +135,12 @@ int run(const run_options &o) {
                  ONSPIN_INSTALL_LIBDIR_FROM_BINDIR);
     return 126;
   }
+  if (preload.find_first_of(" :") != std::string::npos) {
+    // LD_PRELOAD separates its entries with spaces and colons.
+    std::fprintf(stderr, "onspin run: %s: LD_PRELOAD cannot name a path with a space or ':'\n",
+                 preload.c_str());
+    return 126;
+  }
   const std::string &name = o.command[0];
   const std::string file = resolve(name);
   if (file.empty()) {
@@ -143,8 +149,11 @@ int run(const run_options &o) {
   }
   // Cases where the loader ignores LD_PRELOAD: say so rather than run the
   // program silently without onspin.
+  // The loader runs a program in secure mode, ignoring LD_PRELOAD, when its
+  // set-user-ID or set-group-ID bit changes the caller's IDs.
   struct stat st {};
-  if (stat(file.c_str(), &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
+  if (stat(file.c_str(), &st) == 0 && (((st.st_mode & S_ISUID) && st.st_uid != getuid()) ||
+                                       ((st.st_mode & S_ISGID) && st.st_gid != getgid())))
     warn("%s is set-user-ID or set-group-ID: the loader ignores LD_PRELOAD for it, so its "
          "locks are glibc's",
          file);
@@ -164,7 +173,14 @@ int run(const run_options &o) {
     argv.push_back(const_cast<char *>(a.c_str()));
   argv.push_back(nullptr);
   execv(file.c_str(), argv.data());
-  const int err = errno;
+  int err = errno;
+  if (err == ENOEXEC) {
+    // A script without "#!": the shell runs it, as execvp does.
+    argv.insert(argv.begin(), const_cast<char *>("/bin/sh"));
+    argv[1] = const_cast<char *>(file.c_str());
+    execv("/bin/sh", argv.data());
+    err = errno;
+  }
   std::fprintf(stderr, "onspin run: cannot run %s: %s\n", file.c_str(), std::strerror(err));
   return err == ENOENT ? 127 : 126;
 }

@@ -130,13 +130,17 @@ fork_safe_once chosen;
 // milliseconds (loading eBPF programs), and it allocates, so under the
 // LD_PRELOAD interposer it may need a lock that one of them holds (a
 // malloc built on pthread mutexes). Until it is made, `kind` reads budget.
-const oracle &current_oracle() noexcept {
+void choose_once(bool wait) noexcept {
   chosen.call(
       [] {
         const errno_keeper keep_errno; // choosing opens files and loads programs
         choose();
       },
-      false);
+      wait);
+}
+
+const oracle &current_oracle() noexcept {
+  choose_once(false);
   return the_oracle;
 }
 
@@ -192,19 +196,18 @@ void oracle_spin_ran_out() noexcept {
 #endif
 }
 
-namespace {
 // Threads are entered into the rseq registry, and find their root TID in a
 // child PID namespace, on their first lock: before any oracle is chosen.
-// Early (priority 101), before the constructors of a program that links
-// onspin statically and may lock in them.
-[[gnu::constructor(101)]] void install_identity_hooks() {
-  set_identity_hooks({oracle_root_tid, rseq::enter});
-}
-} // namespace
+constinit const identity_hooks identity_hooks_of_oracles{oracle_root_tid, rseq::enter};
 
 uint32_t oracle_root_tid() noexcept {
 #ifdef ONSPIN_HAVE_BPF
-  const oracle &o = current_oracle();
+  // A thread's key lasts its lifetime, so this waits for a choice in
+  // progress: a namespace TID taken as key meanwhile could equal another
+  // thread's root TID. (The thread holds no onspin lock yet: its key is
+  // computed at its first lock.)
+  choose_once(true);
+  const oracle &o = the_oracle;
   if (o.kind.load(std::memory_order_acquire) != oracle_kind::bpf || !o.root_keys) return 0;
   return bpf::root_tid(bpf_view);
 #else

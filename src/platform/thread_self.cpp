@@ -24,9 +24,6 @@ __thread uint32_t tls_tid_copy __attribute__((tls_model("initial-exec"))) = 0;
 // tls_identity packs it; 0 in threads that never forked.
 __thread uint64_t tls_previous = 0;
 
-std::atomic<uint32_t (*)() noexcept> hook_root_tid{nullptr};
-std::atomic<void (*)(uint32_t, uint32_t) noexcept> hook_entered{nullptr};
-
 char *thread_pointer() noexcept {
 #if defined(__x86_64__)
   char *tp;
@@ -88,24 +85,18 @@ bool in_child_pid_namespace() noexcept {
   return v == 1;
 }
 
-void set_identity_hooks(identity_hooks hooks) noexcept {
-  hook_root_tid.store(hooks.root_tid, std::memory_order_release);
-  hook_entered.store(hooks.entered, std::memory_order_release);
-}
-
 uint32_t self_key_slow(uint32_t tid) noexcept {
   const errno_keeper keep_errno; // the hooks make system calls
   uint32_t key = tid;
   // In a child PID namespace, gettid() is not the oracle's key; the oracle
   // may be able to tell the root TID.
-  if (in_child_pid_namespace())
-    if (auto root_tid = hook_root_tid.load(std::memory_order_acquire))
-      if (uint32_t root = root_tid()) key = root;
+  const identity_hooks *hooks = &identity_hooks_of_oracles; // null if not linked in
+  if (in_child_pid_namespace() && hooks && hooks->root_tid)
+    if (uint32_t root = hooks->root_tid()) key = root;
   const uint64_t old = tls_identity;
   if (old != 0) tls_previous = old; // a fork child's forking thread
   tls_identity = tid | static_cast<uint64_t>(key) << 32;
-  if (auto entered = hook_entered.load(std::memory_order_acquire))
-    entered(key, static_cast<uint32_t>(old >> 32));
+  if (hooks && hooks->entered) hooks->entered(key, static_cast<uint32_t>(old >> 32));
   return key;
 }
 

@@ -86,7 +86,11 @@ bool is_self(uint32_t owner, bool robust, bool process_shared) noexcept;
 // The process runs in a child PID namespace (checked once).
 bool in_child_pid_namespace() noexcept;
 
-// What the oracle layer needs to know about threads, installed once at load.
+// What the oracle layer needs to know about threads. It defines
+// `identity_hooks_of_oracles`, constant-initialised, so the hooks hold from
+// the first instruction: a library's constructor may lock before any
+// constructor of onspin's runs (under the LD_PRELOAD interposer it does). The
+// reference is weak: this layer does not need the oracle layer linked in.
 struct identity_hooks {
   // The root-namespace TID of the calling thread, or 0 if unknown; asked
   // only in a child PID namespace.
@@ -96,6 +100,6 @@ struct identity_hooks {
   // previous key, else 0).
   void (*entered)(uint32_t key, uint32_t old_key) noexcept = nullptr;
 };
-void set_identity_hooks(identity_hooks hooks) noexcept;
+extern const identity_hooks identity_hooks_of_oracles __attribute__((weak));
 
 } // namespace onspin::detail

@@ -19,7 +19,6 @@ enum class counter : int {
   mutex_init_pi,
   mutex_init_pp,
   mutex_init_pshared,
-  mutex_init_robust_layout, // this thread's robust list is not in glibc's layout
   mutex_calls_pi,
   mutex_calls_pp,
   mutex_calls_pshared,

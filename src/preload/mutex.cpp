@@ -14,7 +14,6 @@
 #include "lock/lock_word.hpp"
 #include "lock/mutex_inline.hpp"
 #include "platform/clock.hpp"
-#include "platform/robust_list.hpp"
 #include "preload/counters.hpp"
 #include "preload/export.hpp"
 #include "preload/glibc.hpp"
@@ -77,8 +76,6 @@ int onspin_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t *at
     glibcs = counter::mutex_init_pp;
   else if (shared && !current_settings().pshared_to_onspin)
     glibcs = counter::mutex_init_pshared;
-  else if (is_robust && self_robust_head() == nullptr)
-    glibcs = counter::mutex_init_robust_layout;
   else {
     note(counter::mutex_init);
     // The type numbers are glibc's, as in onspin's kind (lock_word.hpp).
@@ -114,7 +111,11 @@ int onspin_pthread_mutex_clocklock(pthread_mutex_t *pm, clockid_t clock,
   onspin_mutex_t *m = own(pm);
   const int r = trylock_inline(m);
   if (r != EBUSY) return r;
-  if (!valid_deadline(clock, abstime)) return EINVAL;
+  if (!valid_deadline(clock, abstime)) {
+    // glibc reports the owner's relock of an error-checking mutex first.
+    const bool relock = caller_owns(m, owner_of(word(m).load(std::memory_order_relaxed)));
+    return relock && relock_reported(kind_of(m)) ? EDEADLK : EINVAL;
+  }
   return lock_inline(m, deadline{abstime, clock});
 }
 

@@ -67,7 +67,6 @@ void report() {
            {{"mutex_init_pi", counter::mutex_init_pi},
             {"mutex_init_pp", counter::mutex_init_pp},
             {"mutex_init_pshared", counter::mutex_init_pshared},
-            {"mutex_init_robust_layout", counter::mutex_init_robust_layout},
             {"mutex_calls_pi", counter::mutex_calls_pi},
             {"mutex_calls_pp", counter::mutex_calls_pp},
             {"mutex_calls_pshared", counter::mutex_calls_pshared},
@@ -117,6 +116,9 @@ void report() {
   }
   // The library's own one-line report would repeat part of this one.
   detail::set_stats_printer([] {});
+  // Reports are summed over processes: a fork child must not repeat its
+  // parent's counts.
+  detail::count_per_process();
   if (set.print_stats || set.stats_file) std::atexit(report);
 }
 

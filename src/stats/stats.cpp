@@ -26,6 +26,11 @@ struct thread_block {
   thread_block *prev;
   thread_block *next;
   bool registered;
+  // Retired at thread exit. Later counts (glibc frees the thread's buffers
+  // after the key destructors, and a free may lock) go straight to the
+  // registry: registering the block again would leave a freed block on the
+  // list, and the next thread on the same stack would link it to itself.
+  bool exited;
 };
 
 __thread thread_block tls_block __attribute__((tls_model("initial-exec")));
@@ -39,6 +44,7 @@ struct registry {
   thread_block *head = nullptr;
   std::array<uint64_t, kStats> retired{};
   bool ready = false;         // exit_key created, atfork handlers installed
+  bool per_process = false;   // a fork child does not inherit its parent's counts
   pthread_key_t exit_key = 0; // its destructor retires a thread's block
 };
 constinit registry the_registry; // no dynamic initialiser to run after its users
@@ -59,7 +65,14 @@ registry &reg();
 
 void retire_at_thread_exit(void *block) {
   std::lock_guard<internal_lock> g(reg().lock);
-  retire_locked(reg(), static_cast<thread_block *>(block));
+  auto *b = static_cast<thread_block *>(block);
+  retire_locked(reg(), b);
+  b->exited = true;
+}
+
+[[gnu::cold, gnu::noinline]] void count_after_exit(stat s, uint64_t n) {
+  std::lock_guard<internal_lock> g(reg().lock);
+  reg().retired[static_cast<int>(s)] += n;
 }
 
 // fork(): hold the registry lock across it so the child never inherits it
@@ -86,6 +99,12 @@ void child_after_fork() {
     next = b->next;
     if (b != &tls_block) retire_locked(r, b);
   }
+  if (r.per_process) { // the child starts from zero
+    r.retired.fill(0);
+    thread_block &b = tls_block;
+    for (int i = 0; i < kStats; ++i)
+      b.base[i] = b.count[i];
+  }
   r.lock.unlock();
 }
 
@@ -111,7 +130,10 @@ void child_after_fork() {
 
 void count(stat s, uint64_t n) noexcept {
   thread_block &b = tls_block;
-  if (__builtin_expect(!b.registered, 0)) register_thread();
+  if (__builtin_expect(!b.registered, 0)) {
+    if (b.exited) return count_after_exit(s, n);
+    register_thread();
+  }
   uint64_t &c = b.count[static_cast<int>(s)];
   __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
@@ -132,6 +154,11 @@ extern "C" int onspin_stats_get(struct onspin_stats *out) {
   }
   std::memcpy(out, sum.data(), sizeof(*out));
   return 0;
+}
+
+void onspin::detail::count_per_process() noexcept {
+  std::lock_guard<internal_lock> g(reg().lock);
+  reg().per_process = true;
 }
 
 uint64_t onspin::detail::stat_total(stat s) noexcept {

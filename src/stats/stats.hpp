@@ -34,4 +34,8 @@ void count(stat s, uint64_t n = 1) noexcept;
 // One counter's process-wide total (live and exited threads).
 uint64_t stat_total(stat s) noexcept;
 
+// From now on a fork child's counts start from zero rather than from its
+// parent's (the LD_PRELOAD interposer reports each process on its own).
+void count_per_process() noexcept;
+
 } // namespace onspin::detail

@@ -1,11 +1,17 @@
-/* A program whose malloc takes a pthread mutex (as some allocators do):
- * onspin's own initialisation (choosing the oracle, loading the bpf
+/* A program whose malloc and free take a pthread mutex (as some allocators
+ * do): onspin's own initialisation (choosing the oracle, loading the bpf
  * programs with libbpf, the statistics) allocates, so it reenters onspin
- * from inside onspin's slow path. Must finish, with mutual exclusion. */
+ * from inside onspin's slow path; and glibc frees a thread's buffers after
+ * its key destructors ran, so a dying thread locks after its statistics
+ * were retired. Must finish, with mutual exclusion; a fork child, which
+ * exits at once, must not report its parent's calls as its own. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *heap, *heap_end;
@@ -31,7 +37,11 @@ static void *bump(size_t size, size_t align) {
 }
 
 void *malloc(size_t n) { return bump(n, 16); }
-void free(void *p) { (void)p; }
+void free(void *p) {
+  if (p == NULL) return;
+  pthread_mutex_lock(&heap_lock); /* nothing to do but lock, as allocators do */
+  pthread_mutex_unlock(&heap_lock);
+}
 void *calloc(size_t a, size_t b) {
   void *p = bump(a * b, 16);
   if (p) memset(p, 0, a * b);
@@ -63,6 +73,7 @@ static void *work(void *arg) {
     ++counter;
     pthread_mutex_unlock(&m);
   }
+  strerror(98765); /* a per-thread buffer, freed after the thread's key destructors */
   return NULL;
 }
 
@@ -72,5 +83,14 @@ int main(void) {
     pthread_create(&t[i], NULL, work, NULL);
   for (int i = 0; i < 4; ++i)
     pthread_join(t[i], NULL);
-  return counter == 4 * 20000 ? 0 : 1;
+  /* Threads on the stacks of the exited ones, which glibc reuses. */
+  for (int i = 0; i < 4; ++i)
+    pthread_create(&t[i], NULL, work, NULL);
+  for (int i = 0; i < 4; ++i)
+    pthread_join(t[i], NULL);
+  const pid_t child = fork();
+  if (child == 0) exit(0);
+  int status = 1;
+  waitpid(child, &status, 0);
+  return counter == 8 * 20000 && status == 0 ? 0 : 1;
 }

@@ -116,6 +116,15 @@ TEST(Served, LockingInAConstructorBeforeMain) {
   EXPECT_EQ(constructor_word.load(), held_word(under_onspin()));
 }
 
+// A library the program links runs its constructors before the
+// interposer's: its locks and waits are served all the same.
+extern "C" unsigned early_locker_word;
+extern "C" int early_locker_waited;
+TEST(Served, LockingInALibraryConstructorBeforeTheInterposers) {
+  EXPECT_EQ(early_locker_waited, 1);
+  EXPECT_EQ(early_locker_word, held_word(under_onspin()));
+}
+
 TEST(Served, LibraryLoadedWithDlopen) {
   void *lib = dlopen(ONSPIN_DL_LOCKER, RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(lib, nullptr) << dlerror();
@@ -200,6 +209,12 @@ TEST(Types, TimedLockChecksTheTimeOnlyWhenItMustWait) {
     EXPECT_EQ(pthread_mutex_clocklock(&m, CLOCK_PROCESS_CPUTIME_ID, &past), EINVAL);
   }).join();
   ASSERT_EQ(pthread_mutex_unlock(&m), 0);
+  // The owner's relock of an error-checking mutex is reported before the time.
+  pthread_mutex_t e = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+  ASSERT_EQ(pthread_mutex_lock(&e), 0);
+  EXPECT_EQ(pthread_mutex_timedlock(&e, &bad), EDEADLK);
+  EXPECT_EQ(pthread_mutex_clocklock(&e, CLOCK_MONOTONIC, &bad), EDEADLK);
+  ASSERT_EQ(pthread_mutex_unlock(&e), 0);
 }
 
 TEST(Types, DestroyedMutexIsInvalidUntilInitialisedAgain) {
@@ -528,18 +543,23 @@ TEST(Stress, MutualExclusionOfEveryType) {
 }
 
 // The pthread_atfork pattern: the child releases what its parent held.
-// (glibc's error-checking mutexes refuse that, the child's TID being new;
-// onspin's accept it, so only normal ones are tested here.)
+// glibc's error-checking mutexes refuse that (EPERM: the child's TID is
+// new); onspin knows the forking thread's old TID and accepts it.
 TEST(Fork, ChildReleasesTheLocksItsParentHeld) {
   pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_t e = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
   pthread_mutex_lock(&m);
+  pthread_mutex_lock(&e);
+  const int expected = under_onspin() ? 0 : EPERM;
   const pid_t child = fork_child([&] {
     if (pthread_mutex_unlock(&m) != 0) return 1;
     if (pthread_mutex_lock(&m) != 0 || pthread_mutex_unlock(&m) != 0) return 2;
+    if (pthread_mutex_unlock(&e) != expected) return 3;
     return 0;
   });
   EXPECT_EQ(wait_child(child), 0);
   EXPECT_EQ(pthread_mutex_unlock(&m), 0);
+  EXPECT_EQ(pthread_mutex_unlock(&e), 0);
 }
 
 int main(int argc, char **argv) {
