@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
   static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&m);
   /* onspin's word holds the owner's TID, glibc's 1. */
-  const char *served = m.__data.__lock == (unsigned)gettid() ? "onspin" : "glibc";
+  const char *served = (unsigned)m.__data.__lock == (unsigned)gettid() ? "onspin" : "glibc";
   pthread_mutex_unlock(&m);
   const double t0 = now_ns();
   for (long i = 0; i < iters; ++i) {
