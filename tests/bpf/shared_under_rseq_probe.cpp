@@ -23,7 +23,9 @@ struct outcome {
 };
 
 // The owner holds `m` for 5 ms, busy or asleep, while this thread locks it.
-outcome contend(onspin_mutex_t *m, bool owner_sleeps) {
+// Returns false if the lock was already free again (this thread was not
+// scheduled in time, on a loaded machine): nothing to judge then.
+bool contend_once(onspin_mutex_t *m, bool owner_sleeps, outcome *out) {
   std::atomic<bool> held{false};
   std::thread owner([&] {
     onspin_mutex_lock(m);
@@ -44,7 +46,15 @@ outcome contend(onspin_mutex_t *m, bool owner_sleeps) {
   onspin_stats_get(&s);
   onspin_mutex_unlock(m);
   owner.join();
-  return {s.spin_stop_owner_off, s.spin_acquired};
+  *out = {s.spin_stop_owner_off, s.spin_acquired};
+  return s.contended > 0;
+}
+
+outcome contend(onspin_mutex_t *m, bool owner_sleeps) {
+  outcome o{};
+  for (int attempt = 0; attempt < 20 && !contend_once(m, owner_sleeps, &o); ++attempt) {
+  }
+  return o;
 }
 
 } // namespace
