@@ -95,28 +95,19 @@ void leave(onspin_cond_t *c, bool was_notified, bool shared) {
   if ((next & kDestroying) && waiting(next) == 0) futex_wake(refs_futex(c), INT_MAX, shared);
 }
 
+// onspin_cond_wait's mutex, for cond_wait_with.
+struct onspin_mutex_steps {
+  onspin_mutex_t *m;
+  int unlock() { return unlock_full(m); }
+  int lock() { return lock_full(m, deadline{}); }
+  void add_user(int delta) { add_cond_user(m, delta); }
+};
+
 int wait_on_onspin_mutex(onspin_cond_t *c, onspin_mutex_t *m, deadline when) {
   const errno_keeper keep_errno;
   if (!may_release(m, owner_of(word(m).load(relaxed)))) return EPERM;
-  const cond_waiter w = cond_enter(c);
-  add_cond_user(m, 1);
-  int r = unlock_full(m);
-  if (r != 0) {
-    add_cond_user(m, -1);
-    cond_abandon(w);
-    return r;
-  }
-  const bool was_notified = cond_sleep(w, when, false);
-  // c may be gone from here on. Reacquire without a deadline, as POSIX
-  // requires.
-  r = lock_full(m, deadline{});
-  add_cond_user(m, -1);
-  if (r != 0) return r;
-  if (!was_notified) {
-    count(stat::timeouts);
-    return ETIMEDOUT;
-  }
-  return 0;
+  onspin_mutex_steps steps{m};
+  return cond_wait_with(c, steps, when, false);
 }
 
 } // namespace

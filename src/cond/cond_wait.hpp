@@ -6,13 +6,16 @@
 //   if (release fails) cond_abandon(w);
 //   else notified = cond_sleep(w, ...); // leaves c: c may be gone after it
 //   reacquire the mutex
+// cond_wait_with puts the steps together for any mutex.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <ctime>
 #include <onspin/onspin.h>
 
 #include "lock/lock_word.hpp"
+#include "stats/stats.hpp"
 
 namespace onspin::detail {
 
@@ -55,5 +58,50 @@ void cond_leave_cancelled(const cond_waiter &w) noexcept;
 // without, a waiter that was never notified gives EBUSY at once. A
 // process-shared c gives EBUSY after a second either way.
 int cond_destroy(onspin_cond_t *c, bool wait_for_all) noexcept;
+
+// The whole wait on c with the mutex m, which the caller holds: M has
+// unlock() and lock() (returning 0 or an errno value) and add_user(delta),
+// by which a waiter announces that it will take the mutex back (destroy
+// returns EBUSY meanwhile, as glibc's does). Returns 0, ETIMEDOUT (m held
+// again), the release's error (nothing waited) or the reacquisition's. With
+// `cancellable`, a cancelled waiter leaves c and holds m again as its thread
+// unwinds (built with exceptions, the guard's destructor runs then).
+template <class M> int cond_wait_with(onspin_cond_t *c, M &m, deadline when, bool cancellable) {
+  const cond_waiter w = cond_enter(c);
+  m.add_user(1);
+  int r = m.unlock();
+  if (r != 0) {
+    m.add_user(-1);
+    cond_abandon(w);
+    return r;
+  }
+  const auto reacquire = [&m] {
+    const int got = m.lock(); // without a deadline, as POSIX requires
+    m.add_user(-1);
+    return got;
+  };
+  struct cancel_guard {
+    const cond_waiter &w;
+    const decltype(reacquire) &again;
+    bool armed = true;
+    ~cancel_guard() {
+      if (!armed) return;
+      cond_leave_cancelled(w);
+      again();
+    }
+  };
+  bool notified;
+  {
+    cancel_guard guard{w, reacquire};
+    notified = cond_sleep(w, when, cancellable);
+    guard.armed = false;
+  }
+  // c may be gone from here on.
+  r = reacquire();
+  if (r != 0) return r;
+  if (notified) return 0;
+  count(stat::timeouts);
+  return ETIMEDOUT;
+}
 
 } // namespace onspin::detail

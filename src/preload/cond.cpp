@@ -49,17 +49,13 @@ bool is_glibcs(pthread_cond_t *c) {
 // The functions that serve a mutex, onspin's or glibc's.
 int mutex_unlock(pthread_mutex_t *m) { return onspin_pthread_mutex_unlock(m); }
 int mutex_lock(pthread_mutex_t *m) { return onspin_pthread_mutex_lock(m); }
-bool mutex_is_glibcs(pthread_mutex_t *m) {
-  return kind_of(reinterpret_cast<onspin_mutex_t *>(m)) &
-         glibc_kinds.load(std::memory_order_relaxed);
-}
 
 // While a waiter sleeps, its mutex counts it as a user, as with glibc's
 // condition variable: destroying the mutex meanwhile returns EBUSY. (For a
 // mutex glibc serves, that is glibc's __nusers, which its unlock lowers and
 // its lock raises again; changed here only by the mutex's holder.)
 void add_user(pthread_mutex_t *m, int delta) {
-  if (mutex_is_glibcs(m))
+  if (mutex_left_to_glibc(m))
     std::atomic_ref<unsigned>(m->__data.__nusers)
         .fetch_add(static_cast<unsigned>(delta), std::memory_order_relaxed);
   else
@@ -73,38 +69,17 @@ int relock(pthread_mutex_t *m) {
   return r;
 }
 
-// On the way out of a cancelled wait: leave c, then take the mutex back.
-struct cancel_guard {
-  const cond_waiter &waiter;
+// Whatever mutex a program passes, for cond_wait_with.
+struct pthread_mutex_steps {
   pthread_mutex_t *m;
-  bool armed = true;
-  ~cancel_guard() {
-    if (!armed) return;
-    cond_leave_cancelled(waiter);
-    relock(m);
-  }
+  int unlock() { return mutex_unlock(m); }
+  int lock() { return mutex_lock(m); }
+  void add_user(int delta) { ::add_user(m, delta); }
 };
 
 int wait_onspin(pthread_cond_t *pc, pthread_mutex_t *m, deadline when) {
-  const cond_waiter w = cond_enter(own(pc));
-  add_user(m, 1);
-  int r = mutex_unlock(m);
-  if (r != 0) {
-    add_user(m, -1);
-    cond_abandon(w);
-    return r;
-  }
-  bool notified;
-  {
-    cancel_guard guard{w, m};
-    notified = cond_sleep(w, when, true);
-    guard.armed = false;
-  }
-  // pc may be gone from here on. Reacquire without a deadline, as POSIX
-  // requires.
-  r = relock(m);
-  if (r != 0) return r;
-  return notified ? 0 : ETIMEDOUT;
+  pthread_mutex_steps steps{m};
+  return cond_wait_with(own(pc), steps, when, true);
 }
 
 // The bridge: glibc's wait needs a mutex glibc serves, so the waiter holds
@@ -134,7 +109,7 @@ struct bridge_guard {
 int wait_glibc(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
                const struct timespec *abstime) {
   note(counter::cond_calls_pshared);
-  if (mutex_is_glibcs(m))
+  if (mutex_left_to_glibc(m))
     return abstime ? glibc().cond_clockwait(c, m, clock, abstime) : glibc().cond_wait(c, m);
   pthread_mutex_t *bridge = bridge_of(c);
   glibc().mutex_lock(bridge);
@@ -218,7 +193,7 @@ int onspin_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
   if (is_glibcs(c)) {
     // Its clock is in glibc's fields: glibc's timedwait knows it.
     note(counter::cond_calls_pshared);
-    if (mutex_is_glibcs(m)) return glibc().cond_timedwait(c, m, abstime);
+    if (mutex_left_to_glibc(m)) return glibc().cond_timedwait(c, m, abstime);
     clockid_t clock = (c->__data.__wrefs & 2) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
     return wait_glibc(c, m, clock, abstime);
   }

@@ -36,10 +36,6 @@ constexpr uint32_t kKindDestroyed = ~0u; // what glibc's destroy writes
 
 onspin_mutex_t *own(pthread_mutex_t *m) { return reinterpret_cast<onspin_mutex_t *>(m); }
 
-[[gnu::always_inline]] inline bool left_to_glibc(pthread_mutex_t *m) {
-  return __builtin_expect(kind_of(own(m)) & glibc_kinds.load(std::memory_order_relaxed), 0);
-}
-
 // Counts a call on a mutex left to glibc, by the reason it was.
 [[gnu::cold]] const glibc_functions &to_glibc(pthread_mutex_t *m) {
   const uint32_t kind = kind_of(own(m));
@@ -90,13 +86,13 @@ int onspin_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t *at
 }
 
 int onspin_pthread_mutex_lock(pthread_mutex_t *pm) {
-  if (left_to_glibc(pm)) return to_glibc(pm).mutex_lock(pm);
+  if (mutex_left_to_glibc(pm)) return to_glibc(pm).mutex_lock(pm);
   note(counter::mutex_calls);
   return lock_inline(own(pm), deadline{});
 }
 
 int onspin_pthread_mutex_trylock(pthread_mutex_t *pm) {
-  if (left_to_glibc(pm)) return to_glibc(pm).mutex_trylock(pm);
+  if (mutex_left_to_glibc(pm)) return to_glibc(pm).mutex_trylock(pm);
   note(counter::mutex_calls);
   return trylock_inline(own(pm));
 }
@@ -105,7 +101,7 @@ int onspin_pthread_mutex_trylock(pthread_mutex_t *pm) {
 // to wait (POSIX lets a lock that is free be taken without checking it).
 int onspin_pthread_mutex_clocklock(pthread_mutex_t *pm, clockid_t clock,
                                    const struct timespec *abstime) {
-  if (left_to_glibc(pm)) return to_glibc(pm).mutex_clocklock(pm, clock, abstime);
+  if (mutex_left_to_glibc(pm)) return to_glibc(pm).mutex_clocklock(pm, clock, abstime);
   note(counter::mutex_calls);
   if (clock != CLOCK_MONOTONIC && clock != CLOCK_REALTIME) return EINVAL;
   onspin_mutex_t *m = own(pm);
@@ -124,19 +120,19 @@ int onspin_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespec *a
 }
 
 int onspin_pthread_mutex_unlock(pthread_mutex_t *pm) {
-  if (left_to_glibc(pm)) return to_glibc(pm).mutex_unlock(pm);
+  if (mutex_left_to_glibc(pm)) return to_glibc(pm).mutex_unlock(pm);
   note(counter::mutex_calls);
   return unlock_inline(own(pm));
 }
 
 int onspin_pthread_mutex_consistent(pthread_mutex_t *pm) {
-  if (left_to_glibc(pm)) return to_glibc(pm).mutex_consistent(pm);
+  if (mutex_left_to_glibc(pm)) return to_glibc(pm).mutex_consistent(pm);
   note(counter::mutex_calls);
   return onspin_mutex_consistent(own(pm));
 }
 
 int onspin_pthread_mutex_destroy(pthread_mutex_t *pm) {
-  if (left_to_glibc(pm)) return to_glibc(pm).mutex_destroy(pm);
+  if (mutex_left_to_glibc(pm)) return to_glibc(pm).mutex_destroy(pm);
   note(counter::mutex_calls);
   const int r = onspin_mutex_destroy(own(pm));
   // As glibc: later use of the destroyed mutex gets EINVAL (from glibc, by

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <pthread.h>
 
 namespace onspin::preload {
 
@@ -27,6 +28,12 @@ const settings &current_settings() noexcept;
 // inheritance and protection always, process-shared unless
 // ONSPIN_PSHARED=onspin. Read on every call: one load and a test.
 extern std::atomic<uint32_t> glibc_kinds;
+
+// Whether glibc serves the mutex m, by the kind its init wrote.
+[[gnu::always_inline]] inline bool mutex_left_to_glibc(pthread_mutex_t *m) noexcept {
+  const uint32_t kind = std::atomic_ref<int>(m->__data.__kind).load(std::memory_order_relaxed);
+  return __builtin_expect(kind & glibc_kinds.load(std::memory_order_relaxed), 0);
+}
 
 // Statistics are counted only when they will be reported.
 extern std::atomic<bool> counting;
