@@ -30,8 +30,6 @@ static_assert(offsetof(pthread_mutex_t, __data.__list) == offsetof(onspin_mutex_
 
 namespace {
 
-constexpr uint32_t kKindPrioInherit = 32;
-constexpr uint32_t kKindPrioProtect = 64;
 constexpr uint32_t kKindDestroyed = ~0u; // what glibc's destroy writes
 
 onspin_mutex_t *own(pthread_mutex_t *m) { return reinterpret_cast<onspin_mutex_t *>(m); }

@@ -8,12 +8,6 @@
 
 namespace onspin::preload {
 
-// PTHREAD_MUTEX_PRIO_INHERIT_NP, PTHREAD_MUTEX_PRIO_PROTECT_NP and
-// PTHREAD_MUTEX_PSHARED_BIT in glibc's __kind.
-constexpr uint32_t kKindPrioInherit = 32;
-constexpr uint32_t kKindPrioProtect = 64;
-constexpr uint32_t kKindPshared = 128;
-
 std::atomic<uint32_t> glibc_kinds{kKindPrioInherit | kKindPrioProtect | kKindPshared};
 std::atomic<bool> counting{false};
 

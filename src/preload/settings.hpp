@@ -24,6 +24,12 @@ struct settings {
 
 const settings &current_settings() noexcept;
 
+// glibc's __kind bits: PTHREAD_MUTEX_PRIO_INHERIT_NP, _PRIO_PROTECT_NP,
+// PTHREAD_MUTEX_PSHARED_BIT.
+constexpr uint32_t kKindPrioInherit = 32;
+constexpr uint32_t kKindPrioProtect = 64;
+constexpr uint32_t kKindPshared = 128;
+
 // Mutex kind bits (glibc's __kind) that mark a mutex as glibc's: priority
 // inheritance and protection always, process-shared unless
 // ONSPIN_PSHARED=onspin. Read on every call: one load and a test.
