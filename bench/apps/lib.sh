@@ -9,6 +9,7 @@
 #       work=W   units of work done in the measured window, for CPU and context
 #                switches per unit (required)
 #       p95_ms=, p99_ms=  tail latency, where the load generator reports it
+#       avg_ms=  mean latency, where it reports no percentiles
 # The driver (bench/apps/run.py) decides the condition (threads, neighbours,
 # CPU quota) and the lock; the script only obeys THREADS and SECONDS.
 # Progress and diagnostics go to stderr; a failure exits non-zero.
@@ -22,9 +23,13 @@ apps_cache=${ONSPIN_CACHE:-/var/cache/onspin}/apps
 # wrapper puts it in the run's cgroup with the lock's environment (LD_PRELOAD,
 # ONSPIN_ORACLE, ONSPIN_STATS_FILE) and records its resource use. Load
 # generators and set-up clients start without it. Outside the driver it just
-# runs the command.
+# runs the command. Started in the background (`under_test server ... &`), it
+# execs, so that $! is the wrapper (which passes SIGTERM on) or the program,
+# never a subshell that would die alone.
 under_test() {
-  if [ -n "${ONSPIN_APPS_EXEC:-}" ]; then "$ONSPIN_APPS_EXEC" "$@"; else "$@"; fi
+  if [ -n "${ONSPIN_APPS_EXEC:-}" ]; then set -- "$ONSPIN_APPS_EXEC" "$@"; fi
+  if [ "$BASHPID" != "$$" ]; then exec "$@"; fi
+  "$@"
 }
 
 # A server's measured window: `mark begin` right before the load starts and

@@ -1,0 +1,281 @@
+#!/usr/bin/python3
+"""Turns bench/apps/run.py's apps-runs.csv into the real-program report.
+
+    report.py RESULTS_DIR
+
+Writes RESULTS_DIR/apps-report.md and RESULTS_DIR/plots/apps-*.png and prints
+the answer table. A lock's ratio to glibc is taken repetition by repetition
+(the locks of one repetition run back to back), then the median of those
+ratios is given with their min-max spread. The noise floor is the same ratio
+for the pass-through interposer, which changes nothing: a ratio inside its
+spread says nothing. Uses Debian's matplotlib (/usr/bin/python3).
+"""
+import csv
+import math
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+BASE = "glibc"
+FLOOR = "passthrough"
+LOCK_ORDER = ["glibc", "passthrough", "adaptive", "onspin-bpf", "onspin-budget", "onspin-none"]
+COND_ORDER = ["fit", "over2", "over8", "over16", "noisy", "quota"]
+
+
+def ordered(xs, order):
+    return sorted(xs, key=lambda x: (order.index(x) if x in order else len(order), x))
+
+
+def load(folder):
+    with open(os.path.join(folder, "apps-runs.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def med(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    return statistics.median(xs) if xs else float("nan")
+
+
+class Cell:
+    """One program, workload, condition and lock over its repetitions."""
+
+    def __init__(self, runs, base_by_rep, floor_by_rep):
+        ok = [r for r in runs if r["status"] == "ok"]
+        self.failed = len(runs) - len(ok)
+        self.score = med([num(r["score"]) for r in ok])
+        self.ratios = [num(r["score"]) / base_by_rep[r["rep"]] for r in ok
+                       if r["rep"] in base_by_rep]
+        self.floor_ratios = [num(r["score"]) / floor_by_rep[r["rep"]] for r in ok
+                             if r["rep"] in floor_by_rep]
+        per_work = lambda key: med([num(r[key]) / num(r["work"]) for r in ok if num(r["work"]) > 0])
+        self.cpu_per_work = per_work("cpu_s")
+        self.switches_per_work = per_work("switches")
+        self.latency = {k: med([num(r.get(k)) for r in ok]) for k in ("p99_ms", "p95_ms", "avg_ms")}
+        self.unit = ok[0]["unit"] if ok else ""
+        self.stats = ok
+
+    def ratio(self):
+        return med(self.ratios)
+
+    def spread(self):
+        return (min(self.ratios), max(self.ratios)) if self.ratios else (math.nan, math.nan)
+
+
+def cells(runs):
+    """{(program, workload): {condition: {lock: Cell}}}"""
+    groups = defaultdict(list)
+    for r in runs:
+        groups[(r["program"], r["workload"], r["condition"], r["lock"])].append(r)
+    by_rep = lambda key: {r["rep"]: num(r["score"]) for r in groups.get(key, [])
+                          if r["status"] == "ok" and num(r["score"]) > 0}
+    out = defaultdict(lambda: defaultdict(dict))
+    for (p, w, c, lock), rs in groups.items():
+        out[(p, w)][c][lock] = Cell(rs, by_rep((p, w, c, BASE)), by_rep((p, w, c, FLOOR)))
+    return out
+
+
+def fmt_ratio(cell):
+    if cell is None or not cell.ratios:
+        return "-"
+    lo, hi = cell.spread()
+    return f"{cell.ratio():.2f} ({lo:.2f}-{hi:.2f})"
+
+
+def fmt_num(x, digits=3):
+    if math.isnan(x):
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def scale_per_work(x):
+    """CPU seconds (or switches) per unit of work, per 1000 units."""
+    return fmt_num(x * 1000)
+
+
+def answer_table(table, locks, conditions):
+    """One row per program and workload, one column per condition: the best
+    onspin oracle's ratio to glibc, and the noise floor beside it."""
+    onspin = [lk for lk in locks if lk.startswith("onspin-")]
+    lines = ["| program: workload | " + " | ".join(conditions) + " |",
+             "| --- |" + " --- |" * len(conditions)]
+    for (p, w), conds in sorted(table.items()):
+        row = []
+        for c in conditions:
+            cs = conds.get(c, {})
+            parts = [f"{lk.removeprefix('onspin-')} {cs[lk].ratio():.2f}"
+                     for lk in onspin if lk in cs and cs[lk].ratios]
+            if FLOOR in cs and cs[FLOOR].ratios:
+                lo, hi = cs[FLOOR].spread()
+                parts.append(f"floor {lo:.2f}-{hi:.2f}")
+            row.append("<br>".join(parts) or "-")
+        lines.append(f"| {p}: {w} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def geomean_table(table, locks, conditions):
+    """Each lock's geometric mean ratio to glibc over the programs, per condition."""
+    lines = ["| lock | " + " | ".join(conditions) + " |", "| --- |" + " --- |" * len(conditions)]
+    for lk in locks:
+        if lk == BASE:
+            continue
+        row = []
+        for c in conditions:
+            rs = [conds[c][lk].ratio() for conds in table.values()
+                  if c in conds and lk in conds[c] and conds[c][lk].ratios]
+            row.append(f"{math.exp(statistics.fmean(math.log(r) for r in rs)):.2f} ({len(rs)})"
+                       if rs else "-")
+        lines.append(f"| {lk} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def coverage_table(table):
+    """What onspin saw of each program's locking, per unit of work, from its runs."""
+    lines = ["| program: workload | mutex calls | condvar calls | left to glibc | not replaced "
+             "(rwlock, spin, barrier) | onspin's share | oracle |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for (p, w), conds in sorted(table.items()):
+        runs = [r for cs in conds.values() for lk, cell in cs.items() if lk.startswith("onspin-")
+                for r in cell.stats]
+        if not runs:
+            continue
+        unit = runs[0]["unit"]
+        per = lambda key: med([num(r[key]) / num(r["work"]) for r in runs if num(r["work"]) > 0])
+        served = per("served_mutex") + per("served_cond")
+        total = served + per("left_to_glibc") + per("not_replaced")
+        share = f"{served / total:.0%}" if total > 0 else "none seen"
+        oracles = ", ".join(sorted({r["oracle"] for r in runs}))
+        lines.append(f"| {p}: {w} | {fmt_num(per('served_mutex'))} | {fmt_num(per('served_cond'))} "
+                     f"| {fmt_num(per('left_to_glibc'))} | {fmt_num(per('not_replaced'))} | {share} "
+                     f"| {oracles} |")
+    return f"Calls per unit of work ({unit} and the like: see each table).\n\n" + "\n".join(lines)
+
+
+def detail_table(conds, locks, conditions):
+    unit = next(cell.unit for cs in conds.values() for cell in cs.values() if cell.unit)
+    lat_key = next((k for k in ("p99_ms", "p95_ms", "avg_ms")
+                    if any(not math.isnan(cell.latency[k]) for cs in conds.values()
+                           for cell in cs.values())), None)
+    head = (f"| condition | lock | {unit} | to glibc | to pass-through | CPU ms per 1000 | "
+            f"switches per 1000 |" + (f" {lat_key.replace('_ms', '')} ms |" if lat_key else ""))
+    lines = [head, "| --- " * (head.count("|") - 1) + "|"]
+    for c in conditions:
+        for lk in locks:
+            cell = conds.get(c, {}).get(lk)
+            if cell is None:
+                continue
+            floor = (f"{med(cell.floor_ratios):.2f}" if cell.floor_ratios and lk != FLOOR else "-")
+            line = (f"| {c} | {lk} | {fmt_num(cell.score, 4)} | {fmt_ratio(cell) if lk != BASE else '1'}"
+                    f" | {floor} | {scale_per_work(cell.cpu_per_work * 1000)} | "
+                    f"{scale_per_work(cell.switches_per_work)} |")
+            if lat_key:
+                line += f" {fmt_num(cell.latency[lat_key])} |"
+            if cell.failed:
+                line += f" {cell.failed} failed |"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def plot_ratios(table, locks, conditions, path):
+    panels = sorted(table)
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    shown = [lk for lk in locks if lk != BASE]
+    width = 0.8 / max(1, len(shown))
+    for ax, key in zip(axes.flat, panels):
+        conds = table[key]
+        cs = [c for c in conditions if c in conds]
+        for i, lk in enumerate(shown):
+            xs, ys, lo, hi = [], [], [], []
+            for j, c in enumerate(cs):
+                cell = conds[c].get(lk)
+                if cell is None or not cell.ratios:
+                    continue
+                a, b = cell.spread()
+                xs.append(j + (i - (len(shown) - 1) / 2) * width)
+                ys.append(cell.ratio())
+                lo.append(cell.ratio() - a)
+                hi.append(b - cell.ratio())
+            ax.bar(xs, ys, width, yerr=[lo, hi], label=lk, capsize=2,
+                   color=None if lk != FLOOR else "lightgrey")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(cs)), cs)
+        ax.set_title(f"{key[0]}: {key[1]}", fontsize=10)
+        ax.set_ylabel("ratio to glibc (higher is better)", fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py RESULTS_DIR")
+    folder = sys.argv[1]
+    runs = load(folder)
+    if not runs:
+        sys.exit(f"report: no runs in {folder}/apps-runs.csv")
+    table = cells(runs)
+    locks = ordered({r["lock"] for r in runs}, LOCK_ORDER)
+    conditions = ordered({r["condition"] for r in runs}, COND_ORDER)
+    reps = len({r["rep"] for r in runs})
+    failed = [r for r in runs if r["status"] != "ok"]
+    os.makedirs(os.path.join(folder, "plots"), exist_ok=True)
+    plot = os.path.join(folder, "plots", "apps-ratio-to-glibc.png")
+    plot_ratios(table, locks, conditions, plot)
+
+    answer = answer_table(table, locks, conditions)
+    out = [
+        "## Real programs",
+        "",
+        f"{len(runs)} runs, {reps} interleaved repetitions. Ratios are the program's own figure of "
+        "merit against glibc's in the same repetition, medians with the min-max spread; "
+        "`floor` is the spread of the pass-through interposer, which changes nothing: a "
+        "ratio inside it is noise. Conditions: " + ", ".join(conditions) + ".",
+        "",
+        answer,
+        "",
+        "Geometric mean ratio to glibc over the programs (how many programs):",
+        "",
+        geomean_table(table, locks, conditions),
+        "",
+        "### What onspin saw of each program's locks",
+        "",
+        coverage_table(table),
+        "",
+        f"![ratio to glibc](plots/{os.path.basename(plot)})",
+        "",
+    ]
+    for key in sorted(table):
+        out += [f"### {key[0]}: {key[1]}", "", detail_table(table[key], locks, conditions), ""]
+    if failed:
+        out += ["### Failed runs", ""]
+        out += [f"- {r['program']} {r['workload']} {r['condition']} {r['lock']} rep {r['rep']}: "
+                f"{r['error']}" for r in failed]
+        out.append("")
+    with open(os.path.join(folder, "apps-report.md"), "w") as f:
+        f.write("\n".join(out))
+    print("\nReal programs: ratio to glibc (median of repetitions; floor = pass-through's spread)")
+    print(answer.replace("<br>", ", "))
+    if failed:
+        print(f"{len(failed)} runs failed: see {folder}/apps-report.md")
+    print(f"\nreport: {os.path.join(folder, 'apps-report.md')}; plot: {plot}")
+
+
+if __name__ == "__main__":
+    main()
