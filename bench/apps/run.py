@@ -5,7 +5,7 @@ whether a lock owner gets preempted. Every run is one program script
 condition and one lock; repetitions are interleaved, and the locks of one
 repetition run back to back in an order that rotates.
    run.py --out DIR [--set quick|full] [--programs P[:W],...] [--conditions ...]
-          [--locks ...] [--reps N] [--seconds S] [--build DIR]
+          [--locks ...] [--reps N] [--seconds S] [--build DIR] [--programs-dir DIR]
 Writes DIR/apps-runs.csv (one row per run) and DIR/apps-logs/ (each run's
 stderr); bench/apps/report.py turns them into the report."""
 
@@ -60,10 +60,14 @@ def log(msg):
     print(f"apps: {msg}", file=sys.stderr, flush=True)
 
 
+# Where the program scripts are (--programs-dir: the tests' toy program).
+programs_dir = APPS / "programs"
+
+
 def program_script(name):
-    script = APPS / "programs" / name
+    script = programs_dir / name
     if not os.access(script, os.X_OK):
-        known = ", ".join(sorted(p.name for p in (APPS / "programs").iterdir()))
+        known = ", ".join(sorted(p.name for p in programs_dir.iterdir()))
         sys.exit(f"apps: no program '{name}' (known: {known})")
     return script
 
@@ -171,6 +175,7 @@ def pin_bpf_oracle(build):
 
 
 def main():
+    global programs_dir
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=Path)
@@ -181,7 +186,9 @@ def main():
     ap.add_argument("--reps", type=int)
     ap.add_argument("--seconds", type=int)
     ap.add_argument("--build", type=Path, default=REPO / "build" / "bench")
+    ap.add_argument("--programs-dir", type=Path, default=programs_dir)
     args = ap.parse_args()
+    programs_dir = args.programs_dir.resolve()
     chosen = dict(SETS[args.set])
     for key in ("programs", "conditions", "locks"):
         if getattr(args, key):
