@@ -1,11 +1,19 @@
 """The environments a program runs in. Whether a lock owner gets preempted
 is decided by these, not by the program: more threads than CPUs, strangers
-competing for the CPUs, or a CPU quota that throttles the whole program."""
+competing for the CPUs, or a CPU quota that throttles the whole program.
+
+The program under test is one cgroup of default weight (cgroup.py), so the
+scheduler shares the CPUs between it and the other entities that want them
+as between services on one machine: its thread count decides how its own
+share is divided, not how big it is. Its load generator (servers only) runs
+outside it, in the driver's session."""
 
 import os
 import signal
 import subprocess
 from dataclasses import dataclass
+
+from cgroup import RunGroup
 
 
 @dataclass(frozen=True)
@@ -27,34 +35,51 @@ class Condition:
 
 
 CONDITIONS = {
-    "fit": Condition("threads = CPUs, nothing else running"),
+    "fit": Condition("threads = CPUs"),
     "over2": Condition("2 threads per CPU", threads_per_cpu=2),
     "over8": Condition("8 threads per CPU", threads_per_cpu=8),
     "over16": Condition("16 threads per CPU", threads_per_cpu=16),
-    "noisy": Condition("threads = CPUs, and one CPU-bound process per CPU outside the program",
-                       neighbours_per_cpu=1),
+    "noisy": Condition("threads = CPUs, and a neighbour service (a cgroup of the same weight) "
+                       "running one CPU-bound process per CPU", neighbours_per_cpu=1),
     "quota": Condition("threads = CPUs in a cgroup whose CPU quota is half the machine",
                        quota_share=0.5),
 }
 
 
 class Neighbours:
-    """CPU-bound processes outside the program's cgroup, for the length of a
-    run: they compete with it at the same priority, as strangers on a shared
-    machine do."""
+    """CPU-bound processes outside the program, for the length of a run: a
+    sibling cgroup of the same weight as the program's, like another
+    service on a shared machine. Each loop ends by itself after limit_s
+    seconds should the driver die without cleaning up."""
 
-    def __init__(self, count):
-        self.count = count
-        self.procs = []
+    def __init__(self, count, limit_s):
+        self.count, self.limit_s = count, limit_s
+        self.procs, self.group = [], None
 
     def __enter__(self):
+        if self.count == 0:
+            return self
+        self.group = RunGroup(f"neighbours-{os.getpid()}")
+        join = self.group.procs_files()
+
+        def enter_group():
+            for f in join:
+                with open(f, "w") as procs:
+                    procs.write(str(os.getpid()))
+
         for _ in range(self.count):
-            self.procs.append(subprocess.Popen(["sh", "-c", "while :; do :; done"],
-                                               start_new_session=True))
+            self.procs.append(subprocess.Popen(
+                ["timeout", str(self.limit_s), "sh", "-c", "while :; do :; done"],
+                start_new_session=True, preexec_fn=enter_group))
         return self
 
     def __exit__(self, *exc):
         for p in self.procs:
-            os.killpg(p.pid, signal.SIGKILL)
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             p.wait()
+        if self.group is not None:
+            self.group.remove()
         return False

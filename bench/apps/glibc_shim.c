@@ -1,9 +1,10 @@
 /*
  * The two glibc baselines of the real-program benchmark, as one LD_PRELOAD
  * object (libglibc-shim.so), chosen by ONSPIN_SHIM:
- *   passthrough  forwards every pthread_mutex call to glibc unchanged: the
- *                noise floor, what interposing alone costs and how much a
- *                program's figure moves between identical configurations;
+ *   passthrough  forwards the four pthread_mutex calls below to glibc
+ *                unchanged: the noise floor, how much a program's figure moves
+ *                between configurations that lock alike (condition variables
+ *                are not interposed: their versioned symbols would need dlvsym);
  *   adaptive     the same, but every plain mutex (glibc's normal kind, which
  *                PTHREAD_MUTEX_INITIALIZER and a default init make) becomes
  *                PTHREAD_MUTEX_ADAPTIVE_NP: glibc's own spin-then-sleep.

@@ -10,8 +10,16 @@
 #                switches per unit (required)
 #       p95_ms=, p99_ms=  tail latency, where the load generator reports it
 #       avg_ms=  mean latency, where it reports no percentiles
+#     and nothing else with a "=" in it. THREADS is the program's own worker
+#     threads; for a server, the client connections that keep them busy (each
+#     script says which). The run must last about SECONDS, and is killed (its
+#     whole session, TERM then KILL) after 20 x SECONDS + 180 s.
 # The driver (bench/apps/run.py) decides the condition (threads, neighbours,
 # CPU quota) and the lock; the script only obeys THREADS and SECONDS.
+# Only the processes started through under_test, and their descendants, are
+# measured. A server marks its measured window (mark begin / mark end, one of
+# each) and must exit cleanly after it, so that onspin's interposer can write
+# its statistics; a program that marks nothing is measured from start to exit.
 # Progress and diagnostics go to stderr; a failure exits non-zero.
 
 apps_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -6,9 +6,12 @@
 Writes RESULTS_DIR/apps-report.md and RESULTS_DIR/plots/apps-*.png and prints
 the answer table. A lock's ratio to glibc is taken repetition by repetition
 (the locks of one repetition run back to back), then the median of those
-ratios is given with their min-max spread. The noise floor is the same ratio
-for the pass-through interposer, which changes nothing: a ratio inside its
-spread says nothing. Uses Debian's matplotlib (/usr/bin/python3).
+ratios is given with their min-max spread. The noise floor of a program is
+the pass-through interposer's ratios to glibc over all its conditions and
+repetitions: that interposer changes nothing, so its ratios show how far a
+ratio moves by chance. With three repetitions a ratio inside that band is
+noise, and one just outside it is a hint, not a proof.
+Uses Debian's matplotlib (/usr/bin/python3).
 """
 import csv
 import math
@@ -32,9 +35,14 @@ def ordered(xs, order):
     return sorted(xs, key=lambda x: (order.index(x) if x in order else len(order), x))
 
 
+COVERAGE = "coverage"
+
+
 def load(folder):
+    """The measured runs, and the unmeasured coverage runs (statistics on)."""
     with open(os.path.join(folder, "apps-runs.csv"), newline="") as f:
-        return list(csv.DictReader(f))
+        runs = list(csv.DictReader(f))
+    return ([r for r in runs if r["rep"] != COVERAGE], [r for r in runs if r["rep"] == COVERAGE])
 
 
 def num(s):
@@ -54,18 +62,19 @@ class Cell:
 
     def __init__(self, runs, base_by_rep, floor_by_rep):
         ok = [r for r in runs if r["status"] == "ok"]
-        self.failed = len(runs) - len(ok)
+        self.runs, self.failed = len(runs), len(runs) - len(ok)
         self.score = med([num(r["score"]) for r in ok])
+        ok = [r for r in ok if num(r["score"]) > 0]
         self.ratios = [num(r["score"]) / base_by_rep[r["rep"]] for r in ok
                        if r["rep"] in base_by_rep]
         self.floor_ratios = [num(r["score"]) / floor_by_rep[r["rep"]] for r in ok
                              if r["rep"] in floor_by_rep]
         per_work = lambda key: med([num(r[key]) / num(r["work"]) for r in ok if num(r["work"]) > 0])
         self.cpu_per_work = per_work("cpu_s")
-        self.switches_per_work = per_work("switches")
+        self.voluntary_per_work = per_work("voluntary")
+        self.involuntary_per_work = per_work("involuntary")
         self.latency = {k: med([num(r.get(k)) for r in ok]) for k in ("p99_ms", "p95_ms", "avg_ms")}
         self.unit = ok[0]["unit"] if ok else ""
-        self.stats = ok
 
     def ratio(self):
         return med(self.ratios)
@@ -105,22 +114,27 @@ def scale_per_work(x):
     return fmt_num(x * 1000)
 
 
+def floor_band(conds):
+    """The pass-through's ratios to glibc over every condition and repetition."""
+    rs = [r for cs in conds.values() if FLOOR in cs for r in cs[FLOOR].ratios]
+    return (min(rs), max(rs), len(rs)) if rs else None
+
+
 def answer_table(table, locks, conditions):
-    """One row per program and workload, one column per condition: the best
-    onspin oracle's ratio to glibc, and the noise floor beside it."""
+    """One row per program and workload, one column per condition: each
+    onspin oracle's median ratio to glibc; then the program's noise floor."""
     onspin = [lk for lk in locks if lk.startswith("onspin-")]
-    lines = ["| program: workload | " + " | ".join(conditions) + " |",
-             "| --- |" + " --- |" * len(conditions)]
+    lines = ["| program: workload | " + " | ".join(conditions) + " | noise floor |",
+             "| --- |" + " --- |" * (len(conditions) + 1)]
     for (p, w), conds in sorted(table.items()):
         row = []
         for c in conditions:
             cs = conds.get(c, {})
             parts = [f"{lk.removeprefix('onspin-')} {cs[lk].ratio():.2f}"
                      for lk in onspin if lk in cs and cs[lk].ratios]
-            if FLOOR in cs and cs[FLOOR].ratios:
-                lo, hi = cs[FLOOR].spread()
-                parts.append(f"floor {lo:.2f}-{hi:.2f}")
             row.append("<br>".join(parts) or "-")
+        band = floor_band(conds)
+        row.append(f"{band[0]:.2f}-{band[1]:.2f} (n={band[2]})" if band else "-")
         lines.append(f"| {p}: {w} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -134,42 +148,45 @@ def geomean_table(table, locks, conditions):
         row = []
         for c in conditions:
             rs = [conds[c][lk].ratio() for conds in table.values()
-                  if c in conds and lk in conds[c] and conds[c][lk].ratios]
+                  if c in conds and lk in conds[c] and conds[c][lk].ratios
+                  and conds[c][lk].ratio() > 0]
             row.append(f"{math.exp(statistics.fmean(math.log(r) for r in rs)):.2f} ({len(rs)})"
                        if rs else "-")
         lines.append(f"| {lk} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def coverage_table(table):
-    """What onspin saw of each program's locking, per unit of work, from its runs."""
-    lines = ["| program: workload | mutex calls | condvar calls | left to glibc | not replaced "
-             "(rwlock, spin, barrier) | onspin's share | oracle |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for (p, w), conds in sorted(table.items()):
-        runs = [r for cs in conds.values() for lk, cell in cs.items() if lk.startswith("onspin-")
-                for r in cell.stats]
-        if not runs:
+def coverage_table(coverage):
+    """What onspin saw of each program's locking: the unmeasured coverage run
+    (onspin, bpf oracle, threads = CPUs, statistics on), its calls over the
+    whole process (a server's start-up, warm-up and shutdown included)
+    against the work of its measured window."""
+    lines = ["| program: workload | unit of work | mutex calls | condvar calls | left to glibc "
+             "| not replaced (rwlock, spin, barrier) | onspin's share | oracle |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(coverage, key=lambda r: (r["program"], r["workload"])):
+        if r["status"] != "ok" or not num(r["work"]) > 0:
+            lines.append(f"| {r['program']}: {r['workload']} | run failed: {r['error']} |||||||")
             continue
-        unit = runs[0]["unit"]
-        per = lambda key: med([num(r[key]) / num(r["work"]) for r in runs if num(r["work"]) > 0])
-        served = per("served_mutex") + per("served_cond")
-        total = served + per("left_to_glibc") + per("not_replaced")
+        per = lambda key: num(r[key] or 0) / num(r["work"])
+        served = num(r["served_mutex"] or 0) + num(r["served_cond"] or 0)
+        total = served + num(r["left_to_glibc"] or 0) + num(r["not_replaced"] or 0)
         share = f"{served / total:.0%}" if total > 0 else "none seen"
-        oracles = ", ".join(sorted({r["oracle"] for r in runs}))
-        lines.append(f"| {p}: {w} | {fmt_num(per('served_mutex'))} | {fmt_num(per('served_cond'))} "
-                     f"| {fmt_num(per('left_to_glibc'))} | {fmt_num(per('not_replaced'))} | {share} "
-                     f"| {oracles} |")
-    return f"Calls per unit of work ({unit} and the like: see each table).\n\n" + "\n".join(lines)
+        lines.append(f"| {r['program']}: {r['workload']} | {r['unit'].split('/')[0]} "
+                     f"| {fmt_num(per('served_mutex'))} | {fmt_num(per('served_cond'))} "
+                     f"| {fmt_num(per('left_to_glibc'))} | {fmt_num(per('not_replaced'))} "
+                     f"| {share} | {r['oracle']} |")
+    return "\n".join(lines)
 
 
 def detail_table(conds, locks, conditions):
-    unit = next(cell.unit for cs in conds.values() for cell in cs.values() if cell.unit)
+    unit = next((cell.unit for cs in conds.values() for cell in cs.values() if cell.unit), "score")
     lat_key = next((k for k in ("p99_ms", "p95_ms", "avg_ms")
                     if any(not math.isnan(cell.latency[k]) for cs in conds.values()
                            for cell in cs.values())), None)
     head = (f"| condition | lock | {unit} | to glibc | to pass-through | CPU ms per 1000 | "
-            f"switches per 1000 |" + (f" {lat_key.replace('_ms', '')} ms |" if lat_key else ""))
+            f"voluntary switches per 1000 | involuntary per 1000 |"
+            + (f" {lat_key.replace('_ms', '')} ms |" if lat_key else "") + " runs ok |")
     lines = [head, "| --- " * (head.count("|") - 1) + "|"]
     for c in conditions:
         for lk in locks:
@@ -179,11 +196,11 @@ def detail_table(conds, locks, conditions):
             floor = (f"{med(cell.floor_ratios):.2f}" if cell.floor_ratios and lk != FLOOR else "-")
             line = (f"| {c} | {lk} | {fmt_num(cell.score, 4)} | {fmt_ratio(cell) if lk != BASE else '1'}"
                     f" | {floor} | {scale_per_work(cell.cpu_per_work * 1000)} | "
-                    f"{scale_per_work(cell.switches_per_work)} |")
+                    f"{scale_per_work(cell.voluntary_per_work)} | "
+                    f"{scale_per_work(cell.involuntary_per_work)} |")
             if lat_key:
                 line += f" {fmt_num(cell.latency[lat_key])} |"
-            if cell.failed:
-                line += f" {cell.failed} failed |"
+            line += f" {cell.runs - cell.failed}/{cell.runs} |"
             lines.append(line)
     return "\n".join(lines)
 
@@ -227,14 +244,14 @@ def main():
     if len(sys.argv) != 2:
         sys.exit("usage: report.py RESULTS_DIR")
     folder = sys.argv[1]
-    runs = load(folder)
+    runs, coverage = load(folder)
     if not runs:
         sys.exit(f"report: no runs in {folder}/apps-runs.csv")
     table = cells(runs)
     locks = ordered({r["lock"] for r in runs}, LOCK_ORDER)
     conditions = ordered({r["condition"] for r in runs}, COND_ORDER)
     reps = len({r["rep"] for r in runs})
-    failed = [r for r in runs if r["status"] != "ok"]
+    failed = [r for r in runs + coverage if r["status"] != "ok"]
     os.makedirs(os.path.join(folder, "plots"), exist_ok=True)
     plot = os.path.join(folder, "plots", "apps-ratio-to-glibc.png")
     plot_ratios(table, locks, conditions, plot)
@@ -243,10 +260,11 @@ def main():
     out = [
         "## Real programs",
         "",
-        f"{len(runs)} runs, {reps} interleaved repetitions. Ratios are the program's own figure of "
-        "merit against glibc's in the same repetition, medians with the min-max spread; "
-        "`floor` is the spread of the pass-through interposer, which changes nothing: a "
-        "ratio inside it is noise. Conditions: " + ", ".join(conditions) + ".",
+        f"{len(runs)} measured runs, {reps} interleaved repetitions. Ratios are the program's own "
+        "figure of merit against glibc's in the same repetition, medians over the repetitions. "
+        "The noise floor is the range of the pass-through interposer's ratios to glibc over "
+        "every condition and repetition of the program: it changes nothing, so a ratio inside "
+        "that range is noise. Conditions: " + ", ".join(conditions) + ".",
         "",
         answer,
         "",
@@ -256,7 +274,11 @@ def main():
         "",
         "### What onspin saw of each program's locks",
         "",
-        coverage_table(table),
+        "The unmeasured coverage run of each program (onspin, bpf oracle, threads = CPUs, "
+        "statistics on): its calls over the whole process, a server's start-up, warm-up and "
+        "shutdown included, per unit of the measured window's work.",
+        "",
+        coverage_table(coverage),
         "",
         f"![ratio to glibc](plots/{os.path.basename(plot)})",
         "",
@@ -270,7 +292,7 @@ def main():
         out.append("")
     with open(os.path.join(folder, "apps-report.md"), "w") as f:
         f.write("\n".join(out))
-    print("\nReal programs: ratio to glibc (median of repetitions; floor = pass-through's spread)")
+    print("\nReal programs: ratio to glibc (median of repetitions; noise floor = pass-through's range)")
     print(answer.replace("<br>", ", "))
     if failed:
         print(f"{len(failed)} runs failed: see {folder}/apps-report.md")

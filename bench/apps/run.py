@@ -2,18 +2,26 @@
 """Real programs under onspin and under glibc, in the conditions that decide
 whether a lock owner gets preempted. Every run is one program script
 (bench/apps/programs/NAME, contract in lib.sh) with one workload, one
-condition and one lock; repetitions are interleaved, and the locks of one
-repetition run back to back in an order that rotates.
+condition and one lock. Repetitions are interleaved: the locks of one
+repetition run back to back, in an order shuffled once per program and
+condition and rotated from one repetition to the next, so that each lock
+takes a different place each time.
    run.py --out DIR [--set quick|full] [--programs P[:W],...] [--conditions ...]
           [--locks ...] [--reps N] [--seconds S] [--build DIR] [--programs-dir DIR]
 Writes DIR/apps-runs.csv (one row per run) and DIR/apps-logs/ (each run's
-stderr); bench/apps/report.py turns them into the report."""
+stderr); bench/apps/report.py turns them into the report.
+
+Before the measured runs, each program runs once more under onspin (bpf
+oracle, fit condition) with the interposer's statistics on, unmeasured
+(rep "coverage"): what onspin served of its locks. Measured runs count
+nothing, so that no lock carries the counting's cost."""
 
 import argparse
-import atexit
 import csv
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -22,15 +30,16 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from cgroup import RunGroup, Unavailable  # noqa: E402
 from conditions import CONDITIONS, Neighbours  # noqa: E402
-from locks import LOCKS, lock_env  # noqa: E402
+from locks import LOCKS, BpfPin, lock_env  # noqa: E402
 from lockstats import read_stats  # noqa: E402
 
 APPS = Path(__file__).resolve().parent
 REPO = APPS.parent.parent
+COVERAGE = "coverage"
 
 # What each set runs: (program, workload) pairs, conditions, locks, reps, seconds.
-# On 2 CPUs quick takes about 5 minutes, full about 55 (7-Zip's 13 s a run
-# included: it sizes its own passes).
+# On 2 CPUs quick takes about 5 minutes, full about an hour (7-Zip's 13 s a
+# run included: it sizes its own passes).
 SETS = {
     "quick": dict(
         programs=["leveldb:readrandom", "memcached:getset"],
@@ -53,18 +62,21 @@ SETS = {
 }
 
 FIELDS = ["program", "workload", "condition", "threads", "neighbours", "quota_cpus", "lock", "rep",
-          "status", "score", "unit", "work", "cpu_s", "switches", "p95_ms", "p99_ms", "avg_ms",
-          "wall_s",
-          "throttled_s", "window", "oracle", "served_mutex", "served_cond", "left_to_glibc",
-          "not_replaced", "futex_waits", "spin_acquired", "error"]
+          "position", "status", "score", "unit", "work", "cpu_s", "voluntary", "involuntary",
+          "p95_ms", "p99_ms", "avg_ms", "wall_s", "throttled_s", "window", "oracle",
+          "served_mutex", "served_cond", "left_to_glibc", "not_replaced", "futex_waits",
+          "spin_acquired", "error"]
+
+# Where the program scripts are (--programs-dir: the tests' toy program).
+programs_dir = APPS / "programs"
+
+
+class RunFailed(Exception):
+    pass
 
 
 def log(msg):
     print(f"apps: {msg}", file=sys.stderr, flush=True)
-
-
-# Where the program scripts are (--programs-dir: the tests' toy program).
-programs_dir = APPS / "programs"
 
 
 def program_script(name):
@@ -91,35 +103,66 @@ def parse_pairs(specs):
 
 
 def window_from_marks(path):
-    """CPU, switches and throttling between a server's marks, or None."""
+    """CPU, switches and throttling between a server's marks, or None for a
+    program that marked nothing."""
     if not path.exists():
         return None
-    marks = {m["what"]: m for m in map(json.loads, path.read_text().splitlines())}
-    if set(marks) != {"begin", "end"}:
-        return None
-    begin, end = marks["begin"], marks["end"]
-    switches = 0
-    for tid, (voluntary, involuntary) in end["switches"].items():
+    marks = [json.loads(line) for line in path.read_text().splitlines()]
+    if [m["what"] for m in marks] != ["begin", "end"]:
+        raise RunFailed(f"marks {[m['what'] for m in marks]}: want one begin, then one end")
+    begin, end = marks
+    voluntary = involuntary = 0
+    for tid, (v, i) in end["switches"].items():
         before = begin["switches"].get(tid, (0, 0))
-        switches += voluntary + involuntary - before[0] - before[1]
-    return dict(cpu_s=(end["cpu_ns"] - begin["cpu_ns"]) / 1e9, switches=switches,
-                throttled_s=(end["throttled_ns"] - begin["throttled_ns"]) / 1e9,
-                window="marked")
+        voluntary += v - before[0]
+        involuntary += i - before[1]
+    return dict(cpu_s=(end["cpu_ns"] - begin["cpu_ns"]) / 1e9, voluntary=voluntary,
+                involuntary=involuntary,
+                throttled_s=(end["throttled_ns"] - begin["throttled_ns"]) / 1e9, window="marked")
 
 
 def whole_run(group, rusage_file):
     """CPU from the cgroup, switches from the wrapper's rusage, for a program
     that runs its load itself and exits."""
-    switches = 0
+    voluntary = involuntary = 0
     if rusage_file.exists():
         for line in rusage_file.read_text().splitlines():
-            _, _, voluntary, involuntary = line.split()
-            switches += int(voluntary) + int(involuntary)
-    return dict(cpu_s=group.cpu_ns() / 1e9, switches=switches,
+            _, _, v, i = line.split()
+            voluntary += int(v)
+            involuntary += int(i)
+    return dict(cpu_s=group.cpu_ns() / 1e9, voluntary=voluntary, involuntary=involuntary,
                 throttled_s=group.throttled_ns() / 1e9, window="whole run")
 
 
-def run_one(out, build, program, workload, condition, lock, rep, seconds, ncpu):
+def run_script(cmd, env, err, timeout):
+    """Runs a program script in its own session and kills the whole session
+    when it ends, times out or the driver is stopped: a script killed in the
+    middle leaves its load generator and server behind otherwise."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out
+    except subprocess.TimeoutExpired:
+        raise RunFailed(f"no result within {timeout} s")
+    finally:
+        # Whatever is left of the session: TERM, a grace period, then KILL.
+        for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+        proc.wait()
+
+
+def run_one(out, build, program, workload, condition, lock, rep, seconds, ncpu, stats=False):
     cond = CONDITIONS[condition]
     threads = cond.threads(ncpu)
     quota = cond.quota_cpus(ncpu)
@@ -128,53 +171,65 @@ def run_one(out, build, program, workload, condition, lock, rep, seconds, ncpu):
     tag = f"{program}-{workload}-{condition}-{lock}-{rep}"
     logs = out / "apps-logs"
     logs.mkdir(exist_ok=True)
-    state = Path(out / "apps-state")
+    state = out / "apps-state"
     state.mkdir(exist_ok=True)
-    marks, rusage, stats = state / "marks", state / "rusage", state / "stats"
-    for f in (marks, rusage, stats):
+    marks, rusage, stats_file = state / "marks", state / "rusage", state / "stats"
+    for f in (marks, rusage, stats_file):
         f.unlink(missing_ok=True)
-    group = RunGroup("run", quota)
+    group = RunGroup(f"run-{os.getpid()}", quota)
     env = dict(os.environ,
                ONSPIN_APPS_EXEC=str(APPS / "exec-under-test"),
                ONSPIN_APPS_MARK=str(APPS / "mark-window"),
                ONSPIN_APPS_CGROUP=group.spec(),
                ONSPIN_APPS_PROCS=",".join(group.procs_files()),
-               ONSPIN_APPS_LOCK_ENV=json.dumps(lock_env(lock, build, stats)),
+               ONSPIN_APPS_LOCK_ENV=json.dumps(lock_env(lock, build,
+                                                        stats_file if stats else None)),
                ONSPIN_APPS_RUSAGE=str(rusage),
                ONSPIN_APPS_MARKS=str(marks))
     started = time.monotonic()
     try:
-        with Neighbours(cond.neighbours(ncpu)), open(logs / f"{tag}.log", "w") as err:
-            proc = subprocess.run([program_script(program), "run", workload, str(threads),
-                                   str(seconds)], env=env, stdout=subprocess.PIPE, stderr=err,
-                                  text=True, timeout=20 * seconds + 180)
-        values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-        if proc.returncode != 0 or "score" not in values or "work" not in values:
-            raise RuntimeError(f"exit {proc.returncode}, stdout {proc.stdout.strip()!r}")
-        row.update(status="ok", score=float(values["score"]), unit=values.get("unit", ""),
+        with Neighbours(cond.neighbours(ncpu), 20 * seconds + 240), \
+                open(logs / f"{tag}.log", "w") as err:
+            code, stdout = run_script([program_script(program), "run", workload, str(threads),
+                                       str(seconds)], env, err, 20 * seconds + 180)
+        values = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+        if code != 0 or not {"score", "unit", "work"} <= values.keys():
+            raise RunFailed(f"exit {code}, stdout {stdout.strip()!r}")
+        row.update(status="ok", score=float(values["score"]), unit=values["unit"],
                    work=float(values["work"]), p95_ms=values.get("p95_ms", ""),
                    p99_ms=values.get("p99_ms", ""), avg_ms=values.get("avg_ms", ""))
         row.update(window_from_marks(marks) or whole_run(group, rusage))
-    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+    except (RunFailed, ValueError, KeyError) as e:
         tail = (logs / f"{tag}.log").read_text().strip().splitlines()[-3:]
         row.update(status="failed", error=f"{e}; log: {' | '.join(tail)}"[:300])
     finally:
-        group.remove()
+        try:
+            group.remove()
+        except Unavailable as e:
+            log(f"warning: {e}")
     row["wall_s"] = round(time.monotonic() - started, 2)
-    row.update(read_stats(stats))
+    for key, digits in (("cpu_s", 4), ("throttled_s", 4)):
+        if key in row:
+            row[key] = round(row[key], digits)
+    row.update(read_stats(stats_file))
     return row
 
 
-def pin_bpf_oracle(build):
-    """Installs the pinned bpf oracle for the benchmark's length, unless an
-    administrator already did: otherwise every process would load its own
-    copy of the programs at its first contention, inside the measured time."""
-    if Path("/sys/fs/bpf/onspin/on_cpu").exists():
-        return
-    onspin = Path(build) / "src" / "onspin"
-    subprocess.run([onspin, "oracle", "install"], check=True, stdout=subprocess.DEVNULL)
-    atexit.register(subprocess.run, [onspin, "oracle", "remove"], stdout=subprocess.DEVNULL)
-    log("installed the pinned bpf oracle for this benchmark (removed at the end)")
+def lock_orders(locks, reps, key):
+    """The order of the locks in each repetition of one program and
+    condition: one shuffle (seeded by the key, so reruns agree), rotated by
+    len(locks)/reps places per repetition."""
+    base = list(locks)
+    random.Random(key).shuffle(base)
+    step = max(1, len(base) // max(1, reps))
+    return [base[(rep * step) % len(base):] + base[:(rep * step) % len(base)]
+            for rep in range(reps)]
+
+
+def stop_on_signal(sig, _frame):
+    # SystemExit unwinds: neighbours, cgroups, the script's session and the
+    # bpf pin are all cleaned up on the way out.
+    raise SystemExit(f"apps: stopped by signal {sig}")
 
 
 def main():
@@ -207,44 +262,51 @@ def main():
             sys.exit(f"apps: unknown lock '{lk}' (known: {', '.join(LOCKS)})")
     if os.geteuid() != 0:
         sys.exit("apps: needs root (cgroups for the CPU quota and accounting; the bpf oracle)")
-    for lk in chosen["locks"]:
-        lock_env(lk, args.build, Path("/dev/null"))  # fails early on a missing library
+    for lk in chosen["locks"] + ["onspin-bpf"]:
+        lock_env(lk, args.build, None)  # fails early on a missing library
     try:
-        RunGroup("probe").remove()
+        RunGroup(f"probe-{os.getpid()}").remove()
     except (Unavailable, OSError) as e:
         sys.exit(f"apps: {e}")
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGHUP, stop_on_signal)
 
-    if "onspin-bpf" in chosen["locks"]:
-        pin_bpf_oracle(args.build)
     pairs = parse_pairs(chosen["programs"])
     for name in dict.fromkeys(p for p, _ in pairs):
         log(f"setting up {name}")
         subprocess.run([program_script(name), "setup"], check=True, stdout=subprocess.DEVNULL)
 
     ncpu = len(os.sched_getaffinity(0))
-    locks = chosen["locks"]
-    plan = [(rep, p, w, c) for rep in range(chosen["reps"]) for p, w in pairs
-            for c in chosen["conditions"]]
-    total = len(plan) * len(locks)
+    locks, reps = chosen["locks"], chosen["reps"]
+    orders = {(p, w, c): lock_orders(locks, reps, f"{p}:{w}:{c}") for p, w in pairs
+              for c in chosen["conditions"]}
+    plan = [(p, w, "fit", "onspin-bpf", COVERAGE, 0) for p, w in pairs]
+    plan += [(p, w, c, lock, rep, pos) for rep in range(reps) for p, w in pairs
+             for c in chosen["conditions"] for pos, lock in enumerate(orders[(p, w, c)][rep])]
     args.out.mkdir(parents=True, exist_ok=True)
     csv_path = args.out / "apps-runs.csv"
-    log(f"{total} runs of about {chosen['seconds']} s into {csv_path}")
-    done = 0
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        for rep, program, workload, condition in plan:
-            # Rotating the order spreads drift over every lock alike.
-            shift = (rep + done // len(locks)) % len(locks)
-            for lock in locks[shift:] + locks[:shift]:
+    log(f"{len(plan)} runs of about {chosen['seconds']} s into {csv_path}")
+    pin = BpfPin(args.build)
+    try:
+        with open(csv_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=FIELDS)
+            writer.writeheader()
+            for done, (program, workload, condition, lock, rep, pos) in enumerate(plan, 1):
+                # The pin exists only around bpf runs (unless an administrator
+                # installed it): its sched_switch program taxes every lock's
+                # context switches while it is attached.
+                pin.want(lock == "onspin-bpf")
                 row = run_one(args.out, args.build, program, workload, condition, lock, rep,
-                              chosen["seconds"], ncpu)
+                              chosen["seconds"], ncpu, stats=rep == COVERAGE)
+                row["position"] = pos
                 writer.writerow(row)
                 f.flush()
-                done += 1
                 result = (f"{row['score']:.4g} {row['unit']}" if row["status"] == "ok" else
                           f"FAILED: {row['error']}")
-                log(f"[{done}/{total}] {program} {workload} {condition} {lock} rep {rep}: {result}")
+                log(f"[{done}/{len(plan)}] {program} {workload} {condition} {lock} rep {rep}: "
+                    f"{result}")
+    finally:
+        pin.want(False)
 
 
 if __name__ == "__main__":
