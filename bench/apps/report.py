@@ -139,21 +139,56 @@ def answer_table(table, locks, conditions):
     return "\n".join(lines)
 
 
-def geomean_table(table, locks, conditions):
-    """Each lock's geometric mean ratio to glibc over the programs, per condition."""
+# Two-sided 95 % quantiles of Student's t, by degrees of freedom.
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+       10: 2.23, 11: 2.20, 12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13}
+
+
+def geomean_ci(values):
+    """Geometric mean of ratios with a 95 % t-interval, the programs being
+    the sample: 'across programs like these, the typical effect'."""
+    logs = [math.log(v) for v in values if v > 0 and not math.isnan(v)]
+    if not logs:
+        return None
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return math.exp(mean), math.nan, math.nan, len(logs)
+    half = T95.get(len(logs) - 1, 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half), len(logs)
+
+
+def fmt_ci(ci):
+    if ci is None:
+        return "-"
+    g, lo, hi, n = ci
+    return f"{g:.2f} ({lo:.2f}-{hi:.2f})" if not math.isnan(lo) else f"{g:.2f} (n=1)"
+
+
+def pooled_table(table, locks, conditions, measure):
+    """Each lock against glibc per condition, pooled over the programs: the
+    geometric mean of the programs' median ratios, with a 95 % interval."""
     lines = ["| lock | " + " | ".join(conditions) + " |", "| --- |" + " --- |" * len(conditions)]
     for lk in locks:
         if lk == BASE:
             continue
         row = []
         for c in conditions:
-            rs = [conds[c][lk].ratio() for conds in table.values()
-                  if c in conds and lk in conds[c] and conds[c][lk].ratios
-                  and conds[c][lk].ratio() > 0]
-            row.append(f"{math.exp(statistics.fmean(math.log(r) for r in rs)):.2f} ({len(rs)})"
-                       if rs else "-")
+            values = []
+            for conds in table.values():
+                cs = conds.get(c, {})
+                if lk in cs and BASE in cs:
+                    values.append(measure(cs[lk], cs[BASE]))
+            row.append(fmt_ci(geomean_ci(values)))
         lines.append(f"| {lk} | " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def score_ratio(cell, _base):
+    return cell.ratio() if cell.ratios else math.nan
+
+
+def cpu_ratio(cell, base):
+    return cell.cpu_per_work / base.cpu_per_work if base.cpu_per_work > 0 else math.nan
 
 
 def coverage_table(coverage):
@@ -162,20 +197,24 @@ def coverage_table(coverage):
     whole process (a server's start-up, warm-up and shutdown included)
     against the work of its measured window."""
     lines = ["| program: workload | unit of work | mutex calls | condvar calls | left to glibc "
-             "| not replaced (rwlock, spin, barrier) | onspin's share | oracle |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| not replaced (rwlock, spin, barrier) | onspin's share | acquired by spinning, "
+             "futex waits, per 1000 mutex calls | oracle |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in sorted(coverage, key=lambda r: (r["program"], r["workload"])):
         if r["status"] != "ok" or not num(r["work"]) > 0:
-            lines.append(f"| {r['program']}: {r['workload']} | run failed: {r['error']} |||||||")
+            lines.append(f"| {r['program']}: {r['workload']} | run failed: {r['error']} ||||||||")
             continue
         per = lambda key: num(r[key] or 0) / num(r["work"])
         served = num(r["served_mutex"] or 0) + num(r["served_cond"] or 0)
         total = served + num(r["left_to_glibc"] or 0) + num(r["not_replaced"] or 0)
         share = f"{served / total:.0%}" if total > 0 else "none seen"
+        calls = num(r["served_mutex"] or 0)
+        waits = (f"{1000 * num(r['spin_acquired'] or 0) / calls:.2g}, "
+                 f"{1000 * num(r['futex_waits'] or 0) / calls:.2g}" if calls > 0 else "-")
         lines.append(f"| {r['program']}: {r['workload']} | {r['unit'].split('/')[0]} "
                      f"| {fmt_num(per('served_mutex'))} | {fmt_num(per('served_cond'))} "
                      f"| {fmt_num(per('left_to_glibc'))} | {fmt_num(per('not_replaced'))} "
-                     f"| {share} | {r['oracle']} |")
+                     f"| {share} | {waits} | {r['oracle']} |")
     return "\n".join(lines)
 
 
@@ -268,9 +307,15 @@ def main():
         "",
         answer,
         "",
-        "Geometric mean ratio to glibc over the programs (how many programs):",
+        f"Pooled over the {len(table)} program workloads: the geometric mean of their median "
+        "ratios to glibc, with a 95 % interval (the programs are the sample). Throughput, higher "
+        "is better:",
         "",
-        geomean_table(table, locks, conditions),
+        pooled_table(table, locks, conditions, score_ratio),
+        "",
+        "CPU time per unit of work against glibc's, lower is better:",
+        "",
+        pooled_table(table, locks, conditions, cpu_ratio),
         "",
         "### What onspin saw of each program's locks",
         "",
@@ -294,6 +339,8 @@ def main():
         f.write("\n".join(out))
     print("\nReal programs: ratio to glibc (median of repetitions; noise floor = pass-through's range)")
     print(answer.replace("<br>", ", "))
+    print("\nPooled over the programs: geometric mean ratio to glibc (95 % interval)")
+    print(pooled_table(table, locks, conditions, score_ratio))
     if failed:
         print(f"{len(failed)} runs failed: see {folder}/apps-report.md")
     print(f"\nreport: {os.path.join(folder, 'apps-report.md')}; plot: {plot}")

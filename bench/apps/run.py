@@ -8,7 +8,7 @@ condition and rotated from one repetition to the next, so that each lock
 takes a different place each time.
    run.py --out DIR [--set quick|full] [--programs P[:W],...] [--conditions ...]
           [--locks ...] [--reps N] [--seconds S] [--build DIR] [--programs-dir DIR]
-Writes DIR/apps-runs.csv (one row per run) and DIR/apps-logs/ (each run's
+(--reps 0: only the coverage runs.) Writes DIR/apps-runs.csv (one row per run) and DIR/apps-logs/ (each run's
 stderr); bench/apps/report.py turns them into the report.
 
 Before the measured runs, each program runs once more under onspin (bpf
@@ -252,8 +252,13 @@ def main():
         if getattr(args, key):
             chosen[key] = getattr(args, key).split(",")
     for key in ("reps", "seconds"):
-        if getattr(args, key):
+        if getattr(args, key) is not None:
             chosen[key] = getattr(args, key)
+    if chosen["reps"] < 0 or chosen["seconds"] < 1:
+        sys.exit("apps: --reps must be 0 or more (0: the coverage runs only), --seconds 1 or more")
+    # Absolute: a server may change directory (mariadbd does, to its data
+    # directory) before it writes the statistics file it was given.
+    args.out = args.out.resolve()
     for c in chosen["conditions"]:
         if c not in CONDITIONS:
             sys.exit(f"apps: unknown condition '{c}' (known: {', '.join(CONDITIONS)})")
