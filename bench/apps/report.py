@@ -279,6 +279,36 @@ def plot_ratios(table, locks, conditions, path):
     plt.close(fig)
 
 
+def plot_pooled(table, locks, conditions, path):
+    """The answer at a glance: each lock's pooled ratio to glibc per
+    condition, with its 95 % interval over the programs."""
+    shown = [lk for lk in locks if lk != BASE]
+    width = 0.8 / max(1, len(shown))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, lk in enumerate(shown):
+        xs, ys, lo, hi = [], [], [], []
+        for j, c in enumerate(conditions):
+            values = [score_ratio(cs[c][lk], None) for cs in table.values()
+                      if c in cs and lk in cs[c] and BASE in cs[c]]
+            ci = geomean_ci(values)
+            if ci is None or math.isnan(ci[1]):
+                continue
+            xs.append(j + (i - (len(shown) - 1) / 2) * width)
+            ys.append(ci[0])
+            lo.append(ci[0] - ci[1])
+            hi.append(ci[2] - ci[0])
+        ax.bar(xs, ys, width, yerr=[lo, hi], label=lk, capsize=2,
+               color=None if lk != FLOOR else "lightgrey")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(conditions)), conditions)
+    ax.set_ylabel("throughput / glibc's, geometric mean\nover the programs, 95 % interval")
+    ax.set_title(f"Real programs under each lock ({len(table)} program workloads)")
+    ax.legend(fontsize=7, ncol=3, loc="lower center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: report.py RESULTS_DIR")
@@ -294,6 +324,8 @@ def main():
     os.makedirs(os.path.join(folder, "plots"), exist_ok=True)
     plot = os.path.join(folder, "plots", "apps-ratio-to-glibc.png")
     plot_ratios(table, locks, conditions, plot)
+    pooled_plot = os.path.join(folder, "plots", "apps-pooled.png")
+    plot_pooled(table, locks, conditions, pooled_plot)
 
     answer = answer_table(table, locks, conditions)
     out = [
@@ -312,6 +344,8 @@ def main():
         "is better:",
         "",
         pooled_table(table, locks, conditions, score_ratio),
+        "",
+        f"![pooled ratio to glibc](plots/{os.path.basename(pooled_plot)})",
         "",
         "CPU time per unit of work against glibc's, lower is better:",
         "",
