@@ -244,6 +244,33 @@ def detail_table(conds, locks, conditions):
     return "\n".join(lines)
 
 
+def perf_table(runs, locks, conditions):
+    """perf stat's counts per unit of work (run.py --perf), medians over the
+    repetitions: what a lock costs where the figures differ."""
+    events, cells = [], defaultdict(list)
+    for r in runs:
+        if r["status"] != "ok" or not r.get("perf") or not num(r["work"]) > 0:
+            continue
+        counts = dict(kv.split("=") for kv in r["perf"].split(";"))
+        for e in counts:
+            if e not in events:
+                events.append(e)
+        cells[(r["program"], r["workload"], r["condition"], r["lock"])].append(
+            {e: float(v) / num(r["work"]) for e, v in counts.items()})
+    if not cells:
+        return ""
+    lines = ["| program: workload | condition | lock | " + " | ".join(
+        f"{e} per 1000 units" for e in events) + " |", "| --- " * (len(events) + 3) + "|"]
+    for (p, w, c, lk) in sorted(cells, key=lambda k: (k[0], k[1], COND_ORDER.index(k[2])
+                                                      if k[2] in COND_ORDER else 99,
+                                                      LOCK_ORDER.index(k[3])
+                                                      if k[3] in LOCK_ORDER else 99)):
+        vals = [fmt_num(1000 * med([x.get(e, math.nan) for x in cells[(p, w, c, lk)]]))
+                for e in events]
+        lines.append(f"| {p}: {w} | {c} | {lk} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
 def plot_ratios(table, locks, conditions, path):
     panels = sorted(table)
     cols = min(3, len(panels))
@@ -314,8 +341,14 @@ def main():
         sys.exit("usage: report.py RESULTS_DIR")
     folder = sys.argv[1]
     runs, coverage = load(folder)
-    if not runs:
+    if not runs and not coverage:
         sys.exit(f"report: no runs in {folder}/apps-runs.csv")
+    if not runs:  # run.py --reps 0
+        text = "## What onspin saw of each program's locks\n\n" + coverage_table(coverage) + "\n"
+        with open(os.path.join(folder, "apps-report.md"), "w") as f:
+            f.write(text)
+        print(text)
+        return
     table = cells(runs)
     locks = ordered({r["lock"] for r in runs}, LOCK_ORDER)
     conditions = ordered({r["condition"] for r in runs}, COND_ORDER)
@@ -362,6 +395,10 @@ def main():
         f"![ratio to glibc](plots/{os.path.basename(plot)})",
         "",
     ]
+    perf = perf_table(runs, locks, conditions)
+    if perf:
+        out += ["### perf stat counts (run.py --perf: a profile, perf's own cost included)", "",
+                perf, ""]
     for key in sorted(table):
         out += [f"### {key[0]}: {key[1]}", "", detail_table(table[key], locks, conditions), ""]
     if failed:

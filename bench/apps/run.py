@@ -8,7 +8,8 @@ condition and rotated from one repetition to the next, so that each lock
 takes a different place each time.
    run.py --out DIR [--set quick|full] [--programs P[:W],...] [--conditions ...]
           [--locks ...] [--reps N] [--seconds S] [--build DIR] [--programs-dir DIR]
-(--reps 0: only the coverage runs.) Writes DIR/apps-runs.csv (one row per run) and DIR/apps-logs/ (each run's
+(--reps 0: only the coverage runs; --perf EVENTS: each program under perf
+stat, for a profile, with the counts in the CSV's perf column.) Writes DIR/apps-runs.csv (one row per run) and DIR/apps-logs/ (each run's
 stderr); bench/apps/report.py turns them into the report.
 
 Before the measured runs, each program runs once more under onspin (bpf
@@ -65,7 +66,7 @@ FIELDS = ["program", "workload", "condition", "threads", "neighbours", "quota_cp
           "position", "status", "score", "unit", "work", "cpu_s", "voluntary", "involuntary",
           "p95_ms", "p99_ms", "avg_ms", "wall_s", "throttled_s", "window", "oracle",
           "served_mutex", "served_cond", "left_to_glibc", "not_replaced", "futex_waits",
-          "spin_acquired", "error"]
+          "spin_acquired", "perf", "error"]
 
 # Where the program scripts are (--programs-dir: the tests' toy program).
 programs_dir = APPS / "programs"
@@ -162,7 +163,20 @@ def run_script(cmd, env, err, timeout):
         proc.wait()
 
 
-def run_one(out, build, program, workload, condition, lock, rep, seconds, ncpu, stats=False):
+def read_perf(path):
+    """perf stat -x, output: 'value,unit,event,...' lines, summed per event
+    over the runs of the program (a server's whole life, not its window)."""
+    counts = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            fields = line.split(",")
+            if len(fields) > 2 and fields[0].replace(".", "", 1).isdigit():
+                counts[fields[2]] = counts.get(fields[2], 0) + float(fields[0])
+    return ";".join(f"{k}={v:g}" for k, v in counts.items())
+
+
+def run_one(out, build, program, workload, condition, lock, rep, seconds, ncpu, stats=False,
+            perf=None):
     cond = CONDITIONS[condition]
     threads = cond.threads(ncpu)
     quota = cond.quota_cpus(ncpu)
@@ -174,7 +188,8 @@ def run_one(out, build, program, workload, condition, lock, rep, seconds, ncpu, 
     state = out / "apps-state"
     state.mkdir(exist_ok=True)
     marks, rusage, stats_file = state / "marks", state / "rusage", state / "stats"
-    for f in (marks, rusage, stats_file):
+    perf_file = state / "perf"
+    for f in (marks, rusage, stats_file, perf_file):
         f.unlink(missing_ok=True)
     group = RunGroup(f"run-{os.getpid()}", quota)
     env = dict(os.environ,
@@ -185,7 +200,9 @@ def run_one(out, build, program, workload, condition, lock, rep, seconds, ncpu, 
                ONSPIN_APPS_LOCK_ENV=json.dumps(lock_env(lock, build,
                                                         stats_file if stats else None)),
                ONSPIN_APPS_RUSAGE=str(rusage),
-               ONSPIN_APPS_MARKS=str(marks))
+               ONSPIN_APPS_MARKS=str(marks),
+               ONSPIN_APPS_PERF=perf or "",
+               ONSPIN_APPS_PERF_OUT=str(perf_file))
     started = time.monotonic()
     try:
         with Neighbours(cond.neighbours(ncpu), 20 * seconds + 240), \
@@ -212,6 +229,7 @@ def run_one(out, build, program, workload, condition, lock, rep, seconds, ncpu, 
         if key in row:
             row[key] = round(row[key], digits)
     row.update(read_stats(stats_file))
+    row["perf"] = read_perf(perf_file)
     return row
 
 
@@ -245,6 +263,9 @@ def main():
     ap.add_argument("--seconds", type=int)
     ap.add_argument("--build", type=Path, default=REPO / "build" / "bench")
     ap.add_argument("--programs-dir", type=Path, default=programs_dir)
+    ap.add_argument("--perf", metavar="EVENTS",
+                    help="run each program under perf stat -e EVENTS (a profile, not a benchmark:"
+                         " perf's own cost lands in the figures)")
     args = ap.parse_args()
     programs_dir = args.programs_dir.resolve()
     chosen = dict(SETS[args.set])
@@ -302,7 +323,7 @@ def main():
                 # context switches while it is attached.
                 pin.want(lock == "onspin-bpf")
                 row = run_one(args.out, args.build, program, workload, condition, lock, rep,
-                              chosen["seconds"], ncpu, stats=rep == COVERAGE)
+                              chosen["seconds"], ncpu, stats=rep == COVERAGE, perf=args.perf)
                 row["position"] = pos
                 writer.writerow(row)
                 f.flush()
