@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -333,6 +334,7 @@ def main():
                     f"{result}")
     finally:
         pin.want(False)
+        shutil.rmtree(args.out / "apps-state", ignore_errors=True)
 
 
 if __name__ == "__main__":
