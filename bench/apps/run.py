@@ -298,6 +298,8 @@ def main():
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGHUP, stop_on_signal)
 
+    if args.perf:
+        subprocess.run([REPO / "scripts" / "deps", "packages", "linux-perf"], check=True)
     pairs = parse_pairs(chosen["programs"])
     for name in dict.fromkeys(p for p, _ in pairs):
         log(f"setting up {name}")
