@@ -47,6 +47,15 @@ mark() {
   if [ -n "${ONSPIN_APPS_MARK:-}" ]; then "$ONSPIN_APPS_MARK" "$1"; fi
 }
 
+# Waits up to SECONDS for a background process to exit; false if it has not.
+wait_gone() { # PID SECONDS
+  local end=$((SECONDS + $2))
+  while kill -0 "$1" 2>/dev/null; do
+    ((SECONDS < end)) || return 1
+    sleep 0.1
+  done
+}
+
 need_packages() { "$repo_dir/scripts/deps" packages "$@" >&2; }
 
 note() { echo "${0##*/}: $*" >&2; }

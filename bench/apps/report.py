@@ -244,7 +244,7 @@ def detail_table(conds, locks, conditions):
     return "\n".join(lines)
 
 
-def perf_table(runs, locks, conditions):
+def perf_table(runs):
     """perf stat's counts per unit of work (run.py --perf), medians over the
     repetitions: what a lock costs where the figures differ."""
     events, cells = [], defaultdict(list)
@@ -395,7 +395,7 @@ def main():
         f"![ratio to glibc](plots/{os.path.basename(plot)})",
         "",
     ]
-    perf = perf_table(runs, locks, conditions)
+    perf = perf_table(runs)
     if perf:
         out += ["### perf stat counts (run.py --perf: a profile, perf's own cost included)", "",
                 perf, ""]

@@ -266,7 +266,8 @@ def main():
     ap.add_argument("--programs-dir", type=Path, default=programs_dir)
     ap.add_argument("--perf", metavar="EVENTS",
                     help="run each program under perf stat -e EVENTS (a profile, not a benchmark:"
-                         " perf's own cost lands in the figures)")
+                         " perf's own cost lands in the figures; not for memcached, which is"
+                         " stopped by SIGTERM, which perf stat does not pass on)")
     args = ap.parse_args()
     programs_dir = args.programs_dir.resolve()
     chosen = dict(SETS[args.set])
