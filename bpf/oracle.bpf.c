@@ -2,7 +2,8 @@
 /*
  * onspin's on-CPU oracle: the kernel side.
  *
- * slot[tid] holds cpu + 1 while thread `tid` runs and 0 otherwise (layout in
+ * slot[tid] holds cpu + 1 while thread `tid` runs, ONSPIN_SLOT_PREEMPTED
+ * while it waits for a CPU, and 0 while it is blocked (layout in
  * oracle_abi.h). The map is BPF_F_MMAPABLE, so a waiter reads its owner's
  * state with one load from its own address space, no system call. Keys are
  * TIDs of the root PID namespace (task->pid); the loader sizes the map to
@@ -60,7 +61,12 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(onspin_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
   const u32 here = bpf_get_smp_processor_id() + 1;
   const u32 next_tid = next->pid;
-  publish(prev->pid, 0);
+  /* prev stays runnable if it was preempted, or if it left in state
+   * TASK_RUNNING (a yield); anything else is a sleep in the kernel. A task
+   * preempted while it prepared to sleep is still runnable: `preempt` says
+   * so whatever its state. */
+  const bool runnable = preempt || prev->__state == 0;
+  publish(prev->pid, runnable ? ONSPIN_SLOT_PREEMPTED : 0);
   /* Some switches fire no event (on Linux 6.18 in this VM, switches away
    * from PID 1's threads): a thread that left this CPU unseen would read ON
    * for good. Whoever this CPU last ran, if not prev, left it unseen. */

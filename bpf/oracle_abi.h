@@ -3,13 +3,22 @@
  *
  * Array maps round each element up to 8 bytes, so one u32 per element would
  * not be packed. Each element is a chunk of ONSPIN_SLOTS_PER_CHUNK u32 slots
- * (4 KiB, a multiple of 8), so the mmapped map is one packed array:
- * slot[tid] holds cpu + 1 while thread `tid` runs, 0 otherwise.
+ * (4 KiB, a multiple of 8), so the mmapped map is one packed array.
+ *
+ * slot[tid] holds cpu + 1 while thread `tid` runs; ONSPIN_SLOT_PREEMPTED
+ * while it is off its CPU but runnable (preempted, or it yielded: it runs
+ * again as soon as the scheduler picks it); 0 while it is blocked in the
+ * kernel (asleep, waiting for I/O), has exited, or was never seen.
  */
 #ifndef ONSPIN_ORACLE_ABI_H
 #define ONSPIN_ORACLE_ABI_H
 
 #define ONSPIN_SLOTS_PER_CHUNK 1024
+
+#define ONSPIN_SLOT_PREEMPTED 0x80000000u
+
+/* Whether a slot's value says the thread runs on a CPU. */
+#define ONSPIN_SLOT_ON_CPU(v) ((v) != 0 && !((v)&ONSPIN_SLOT_PREEMPTED))
 
 struct onspin_chunk {
   unsigned int slot[ONSPIN_SLOTS_PER_CHUNK];

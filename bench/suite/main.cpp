@@ -96,13 +96,19 @@ int main(int argc, char **argv) {
   std::ofstream runs(out + "/runs.csv"), lat(out + "/latency.csv");
   runs << "scenario,pattern,threads,inside_ns,lock,family,rep,seconds,acquisitions,acq_per_s,"
           "cpu_ns_per_acq,csw_per_acq,lat_p50_ns,lat_p99_ns,lat_p999_ns,jain,min_share,"
-          "onspin_contended,onspin_spin_acquired,onspin_owner_off,onspin_futex_waits\n";
+          "onspin_contended,onspin_spin_acquired,onspin_owner_off,onspin_futex_waits,"
+          "onspin_yields,condition\n";
   lat << "scenario,lock,rep,quantile,ns\n";
 
   int failures = 0;
   for (size_t si = 0; si < list.size(); ++si) {
     const auto &s = list[si];
     std::fprintf(stderr, "[%zu/%zu] %s\n", si + 1, list.size(), s.name.c_str());
+    const bench::condition_scope scope(s.cond);
+    if (!scope.ready()) {
+      std::fprintf(stderr, "onspin-bench: skipping %s: %s\n", s.name.c_str(), scope.why().c_str());
+      continue;
+    }
     for (int rep = 1; rep <= reps; ++rep)
       for (const auto &p : peers) {
         bench::run_result r = bench::run_once(p, s, duration, tpn);
@@ -115,19 +121,20 @@ int main(int argc, char **argv) {
         uint64_t least = *std::min_element(r.per_thread.begin(), r.per_thread.end());
         const bool mine = p.family == "onspin";
         char row[1024];
-        std::snprintf(row, sizeof row,
-                      "\"%s\",%s,%d,%d,\"%s\",%s,%d,%.4f,%llu,%.1f,%.1f,%.5f,%.0f,%.0f,%.0f,%.4f,"
-                      "%.5f,%llu,%llu,%llu,%llu\n",
-                      s.name.c_str(), bench::pattern_name(s.kind), s.threads, s.inside_ns,
-                      p.name.c_str(), p.family.c_str(), rep, r.seconds,
-                      (unsigned long long)r.acquisitions, r.acquisitions / r.seconds,
-                      r.cpu_seconds * 1e9 / n, r.context_switches / n, quantile(r.latency_ns, 0.5),
-                      quantile(r.latency_ns, 0.99), quantile(r.latency_ns, 0.999),
-                      jain(r.per_thread), least / (n / s.threads),
-                      (unsigned long long)(mine ? r.onspin.contended : 0),
-                      (unsigned long long)(mine ? r.onspin.spin_acquired : 0),
-                      (unsigned long long)(mine ? r.onspin.spin_stop_owner_off : 0),
-                      (unsigned long long)(mine ? r.onspin.futex_waits : 0));
+        std::snprintf(
+            row, sizeof row,
+            "\"%s\",%s,%d,%d,\"%s\",%s,%d,%.4f,%llu,%.1f,%.1f,%.5f,%.0f,%.0f,%.0f,%.4f,"
+            "%.5f,%llu,%llu,%llu,%llu,%llu,%s\n",
+            s.name.c_str(), bench::pattern_name(s.kind), s.threads, s.inside_ns, p.name.c_str(),
+            p.family.c_str(), rep, r.seconds, (unsigned long long)r.acquisitions,
+            r.acquisitions / r.seconds, r.cpu_seconds * 1e9 / n, r.context_switches / n,
+            quantile(r.latency_ns, 0.5), quantile(r.latency_ns, 0.99),
+            quantile(r.latency_ns, 0.999), jain(r.per_thread), least / (n / s.threads),
+            (unsigned long long)(mine ? r.onspin.contended : 0),
+            (unsigned long long)(mine ? r.onspin.spin_acquired : 0),
+            (unsigned long long)(mine ? r.onspin.spin_stop_owner_off : 0),
+            (unsigned long long)(mine ? r.onspin.futex_waits : 0),
+            (unsigned long long)(mine ? r.onspin.yields : 0), bench::condition_name(s.cond));
         runs << row;
         for (int q = 1; q <= 99; ++q)
           lat << '"' << s.name << "\",\"" << p.name << "\"," << rep << ',' << q / 100.0 << ','

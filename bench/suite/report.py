@@ -46,12 +46,13 @@ def summarise(runs):
     for scen, locks in grouped.items():
         out[scen] = OrderedDict()
         for lock, rows in locks.items():
-            num = lambda k: [float(r[k]) for r in rows]  # noqa: E731
+            num = lambda k: [float(r.get(k) or 0) for r in rows]  # noqa: E731
             tput = num("acq_per_s")
             contended = sum(num("onspin_contended")) or 1
             out[scen][lock] = {
                 "family": rows[0]["family"],
                 "pattern": rows[0]["pattern"],
+                "condition": rows[0].get("condition") or "none",
                 "threads": int(rows[0]["threads"]),
                 "inside_ns": int(rows[0]["inside_ns"]),
                 "tput": median(tput),
@@ -65,6 +66,7 @@ def summarise(runs):
                 "jain": median(num("jain")),
                 "spin_share": sum(num("onspin_spin_acquired")) / contended,
                 "owner_off": sum(num("onspin_owner_off")) / contended,
+                "yields": sum(num("onspin_yields")) / contended,
                 "reps": len(rows),
             }
     return out
@@ -99,8 +101,8 @@ def fmt_ns(x):
 def summary_table(summary):
     lines = [
         "| scenario | onspin | acq/s | vs glibc default | best peer | its acq/s | onspin/best "
-        "| onspin CPU/acq | best peer CPU/acq |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| onspin CPU/acq | best peer CPU/acq | thriftiest peer: CPU/acq |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for scen, locks in summary.items():
         mine = onspin_main(locks)
@@ -108,6 +110,8 @@ def summary_table(summary):
         if not mine or not peers:
             continue
         m = locks[mine]
+        thrifty = min(peers, key=lambda k: peers[k]["cpu"])
+        thriftiest = f"{thrifty}: {fmt_ns(peers[thrifty]['cpu'])}"
         if m["pattern"] == "uncontended":
             # Lower cost is better: compare ns per acquisition (1e9 / rate).
             best = max(peers, key=lambda k: peers[k]["tput"])
@@ -116,7 +120,7 @@ def summary_table(summary):
                 f"| {scen} (ns per lock+unlock) | {mine} | {1e9 / m['tput']:.1f} ns "
                 f"| {base['tput'] and m['tput'] / base['tput']:.2f}x | {best} "
                 f"| {1e9 / peers[best]['tput']:.1f} ns | {m['tput'] / peers[best]['tput']:.2f}x "
-                f"| {fmt_ns(m['cpu'])} | {fmt_ns(peers[best]['cpu'])} |")
+                f"| {fmt_ns(m['cpu'])} | {fmt_ns(peers[best]['cpu'])} | {thriftiest} |")
             continue
         best = max(peers, key=lambda k: peers[k]["tput"])
         base = peers.get(BASELINE)
@@ -124,7 +128,7 @@ def summary_table(summary):
         lines.append(
             f"| {scen} | {mine} | {fmt_rate(m['tput'])} | {vs_base} | {best} "
             f"| {fmt_rate(peers[best]['tput'])} | {m['tput'] / peers[best]['tput']:.2f}x "
-            f"| {fmt_ns(m['cpu'])} | {fmt_ns(peers[best]['cpu'])} |")
+            f"| {fmt_ns(m['cpu'])} | {fmt_ns(peers[best]['cpu'])} | {thriftiest} |")
     return "\n".join(lines)
 
 
@@ -133,10 +137,11 @@ def detail_tables(summary):
     for scen, locks in summary.items():
         out.append(f"\n### {scen}\n")
         out.append("| lock | acq/s [min-max] | CPU/acq | switches/acq | p50 | p99 | p99.9 "
-                   "| Jain | onspin: acquired spinning / owner-off stops |")
+                   "| Jain | onspin, per contended lock: acquired spinning / owner-off stops "
+                   "/ yields |")
         out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for lock, s in sorted(locks.items(), key=lambda kv: -kv[1]["tput"]):
-            spin = (f"{100 * s['spin_share']:.0f}% / {s['owner_off']:.2f}"
+            spin = (f"{100 * s['spin_share']:.0f}% / {s['owner_off']:.2f} / {s['yields']:.2f}"
                     if s["family"] == "onspin" else "")
             out.append(
                 f"| {lock} | {fmt_rate(s['tput'])} [{fmt_rate(s['tput_lo'])}-"
@@ -158,7 +163,7 @@ def plot_vs_threads(summary, key, ylabel, path, log=True):
     family = {}
     for locks in summary.values():
         for lock, s in locks.items():
-            if s["pattern"] == "steady":
+            if s["pattern"] == "steady" and s["condition"] == "none":
                 steady[s["inside_ns"]][lock].append((s["threads"], s[key]))
                 family[lock] = s["family"]
     if not steady:

@@ -33,6 +33,14 @@ std::vector<scenario> scenarios(bool full) {
     s.push_back({"multimodal t" + std::to_string(t), pattern::multimodal, t, 100, 200});
   for (int t : mixed)
     s.push_back({"owner-sleeps t" + std::to_string(t), pattern::owner_sleeps, t, 200, 200});
+  // Owners lose their CPU to what the locks cannot see: other processes, or
+  // the quota running out.
+  for (condition c : {condition::noisy, condition::quota}) {
+    const std::string by = std::string(condition_name(c)) + " ";
+    s.push_back({by + "steady t2 cs1000", pattern::steady, 2, 1000, 1000, c});
+    s.push_back({by + "steady t4 cs100", pattern::steady, 4, 100, 100, c});
+    s.push_back({by + "multimodal t4", pattern::multimodal, 4, 100, 200, c});
+  }
   return s;
 }
 

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "condition.hpp"
+
 namespace bench {
 
 enum class pattern {
@@ -19,9 +21,10 @@ struct scenario {
   int threads;
   int inside_ns;  // steady: the section; others: the short section
   int outside_ns; // work between sections
+  condition cond = condition::none;
 };
 
-// quick: about 5 minutes on 2 CPUs; full: every combination the report plots.
+// quick: about 6 minutes on 2 CPUs; full: every combination the report plots.
 std::vector<scenario> scenarios(bool full);
 
 const char *pattern_name(pattern p);

@@ -20,6 +20,7 @@
 #ifndef ONSPIN_ONSPIN_H
 #define ONSPIN_ONSPIN_H
 
+#include <stddef.h> /* size_t */
 #include <stdint.h>
 #include <sys/types.h> /* clockid_t, even in strict ISO C modes */
 #include <time.h>      /* struct timespec */
@@ -334,10 +335,20 @@ struct onspin_stats {
   uint64_t owner_died;          /* EOWNERDEAD returns */
   uint64_t cond_waits;          /* condition waits started */
   uint64_t cond_requeues;       /* always 0: broadcast no longer requeues (kept for the ABI) */
+  /* Added in 0.2 (see onspin_stats_read). */
+  uint64_t yields; /* sched_yield calls while the owner waited for a CPU (bpf oracle) */
 };
 
-/* Fills *out. Returns 0 or EINVAL (out NULL). */
+/* Fills the first `size` bytes of *out (at most sizeof(struct onspin_stats)),
+ * so that a program built with an older header, whose struct is shorter,
+ * gets its own fields only. Returns 0 or EINVAL (out NULL). */
+ONSPIN_API int onspin_stats_read(struct onspin_stats *out, size_t size);
+
+/* Fills *out. Returns 0 or EINVAL (out NULL). A macro since 0.2: the
+ * function of that name (for programs built before) fills the fields up to
+ * cond_requeues only. */
 ONSPIN_API int onspin_stats_get(struct onspin_stats *out);
+#define onspin_stats_get(out) onspin_stats_read((out), sizeof(struct onspin_stats))
 
 /* Sets every counter to zero, for all threads. */
 ONSPIN_API void onspin_stats_reset(void);
@@ -353,5 +364,8 @@ ONSPIN_API const char *onspin_oracle_reason(void);
 #ifdef __cplusplus
 }
 #endif
+
+/* onspin_mutex_lock, _trylock and _unlock, inline where the compiler allows. */
+#include <onspin/detail/mutex_inline.h>
 
 #endif /* ONSPIN_ONSPIN_H */

@@ -23,7 +23,7 @@ void print_stats_at_exit() {
                "onspin: oracle=%s contended=%llu spin_acquired=%llu spin_ns=%llu "
                "spin_stop_owner_off=%llu spin_stop_budget=%llu spin_skip_limit=%llu "
                "spin_skip_oracle=%llu futex_waits=%llu futex_wakes=%llu handoffs=%llu "
-               "timeouts=%llu owner_died=%llu cond_waits=%llu cond_requeues=%llu\n",
+               "timeouts=%llu owner_died=%llu cond_waits=%llu cond_requeues=%llu yields=%llu\n",
                onspin_oracle_name(), (unsigned long long)s.contended,
                (unsigned long long)s.spin_acquired, (unsigned long long)s.spin_ns,
                (unsigned long long)s.spin_stop_owner_off, (unsigned long long)s.spin_stop_budget,
@@ -31,7 +31,7 @@ void print_stats_at_exit() {
                (unsigned long long)s.futex_waits, (unsigned long long)s.futex_wakes,
                (unsigned long long)s.handoffs, (unsigned long long)s.timeouts,
                (unsigned long long)s.owner_died, (unsigned long long)s.cond_waits,
-               (unsigned long long)s.cond_requeues);
+               (unsigned long long)s.cond_requeues, (unsigned long long)s.yields);
 }
 
 std::atomic<void (*)()> stats_printer{print_stats_at_exit};
@@ -52,6 +52,8 @@ config load() noexcept {
     complain("ONSPIN_SPIN_NS", v, "whole nanoseconds from 0 to 100000000", "10000");
   if (const char *v = std::getenv("ONSPIN_SPINNERS"); v && !parse_uint(v, 1, 4096, &c.max_spinners))
     complain("ONSPIN_SPINNERS", v, "a whole number from 1 to 4096", "max(1, CPUs - 1)");
+  if (const char *v = std::getenv("ONSPIN_PREEMPTED"); v && !parse_preempted(v, &c.on_preempted))
+    complain("ONSPIN_PREEMPTED", v, "yield, sleep, spin", "yield");
   if (const char *v = std::getenv("ONSPIN_STATS")) {
     uint32_t on = 0;
     if (parse_uint(v, 0, 1, &on))
@@ -68,6 +70,22 @@ config load() noexcept {
 [[gnu::constructor]] void load_early() { cfg(); }
 
 } // namespace
+
+bool parse_preempted(const char *text, preempted_action *out) noexcept {
+  static const struct {
+    const char *name;
+    preempted_action value;
+  } names[] = {{"yield", preempted_action::yield},
+               {"sleep", preempted_action::sleep},
+               {"spin", preempted_action::spin}};
+  for (const auto &n : names) {
+    if (std::strcmp(text, n.name) == 0) {
+      *out = n.value;
+      return true;
+    }
+  }
+  return false;
+}
 
 bool parse_oracle(const char *text, oracle_request *out) noexcept {
   static const struct {

@@ -8,11 +8,16 @@ namespace onspin::detail {
 
 enum class oracle_request { auto_, bpf, rseq, futex2_spin, budget, none };
 
+// What a waiter does while the oracle says the owner is preempted (off its
+// CPU but runnable), where the oracle can tell that from blocked.
+enum class preempted_action { yield, sleep, spin };
+
 struct config {
   oracle_request oracle = oracle_request::auto_;
   uint32_t spin_cap_ns = 10000; // ONSPIN_SPIN_NS: the longest any spin lasts
   uint32_t max_spinners = 1;    // ONSPIN_SPINNERS: concurrent spinners per lock
-  bool print_stats = false;     // ONSPIN_STATS=1: statistics to stderr at exit
+  preempted_action on_preempted = preempted_action::yield; // ONSPIN_PREEMPTED
+  bool print_stats = false; // ONSPIN_STATS=1: statistics to stderr at exit
 };
 
 const config &cfg() noexcept;
@@ -24,6 +29,7 @@ void set_stats_printer(void (*print)()) noexcept;
 // Parsers for one variable's text, exposed for the unit tests. They return
 // false on a bad value and leave *out unchanged.
 bool parse_oracle(const char *text, oracle_request *out) noexcept;
+bool parse_preempted(const char *text, preempted_action *out) noexcept;
 bool parse_uint(const char *text, uint32_t min, uint32_t max, uint32_t *out) noexcept;
 
 } // namespace onspin::detail

@@ -39,6 +39,10 @@ constexpr uint32_t kKindShared = 128;   // PTHREAD_MUTEX_PSHARED_BIT
 // mutex) such a mutex behaves as glibc's does: a relock by the owner waits
 // forever (POSIX's NORMAL type) and any thread's unlock releases it.
 constexpr uint32_t kKindChecked = 1u << 10;
+// What the inline fast paths of onspin.h test, compiled into programs.
+static_assert(kKindTypeMask == ONSPIN_DETAIL_KIND_TYPE_MASK &&
+              kTypeRecursive == ONSPIN_DETAIL_TYPE_RECURSIVE &&
+              kKindRobust == ONSPIN_DETAIL_KIND_ROBUST);
 
 // onspin_mutex_t::state: onspin's own. The spin policy (ONSPIN_SPIN_*, two
 // bits) is set at init; kStateInconsistent is written only by the owner of a

@@ -222,6 +222,25 @@ int onspin_mutex_unlock(onspin_mutex_t *m) {
   return unlock_inline(m);
 }
 
+// The slow paths of the inline fast paths in onspin.h. A key other than 0 is
+// the caller's own (onspin_detail_key), tried on a plain mutex and failed.
+int onspin_detail_mutex_lock_slow(onspin_mutex_t *m, uint32_t key) {
+  if (m == nullptr) return EINVAL;
+  if (key != 0 && !(kind_of(m) & kKindRobust)) return lock_slow(m, key, deadline{});
+  return lock_inline(m, deadline{});
+}
+
+int onspin_detail_mutex_trylock_slow(onspin_mutex_t *m, uint32_t key) {
+  if (m == nullptr) return EINVAL;
+  if (key != 0 && !(kind_of(m) & kKindRobust)) return trylock_slow(m, key);
+  return trylock_inline(m);
+}
+
+int onspin_detail_mutex_unlock_slow(onspin_mutex_t *m) {
+  if (m == nullptr) return EINVAL;
+  return unlock_inline(m);
+}
+
 int onspin_mutex_consistent(onspin_mutex_t *m) {
   if (m == nullptr) return EINVAL;
   const uint32_t kind = kind_of(m);

@@ -3,6 +3,7 @@
 // due. The fast paths (one CAS each) are in mutex.cpp.
 #include <cerrno>
 #include <climits>
+#include <sched.h>
 
 #include "config/config.hpp"
 #include "lock/lock_word.hpp"
@@ -63,16 +64,18 @@ bool claim_spinner_slot(const onspin_mutex_t *m) {
 
 void release_spinner_slot(const onspin_mutex_t *m) { spinners_of(m).fetch_sub(1, relaxed); }
 
-// Clock readings of one contended acquisition, taken where the spin reads the
-// clock anyway: a vDSO clock_gettime costs about 20 ns, as much as a short
-// critical section, so the slow path reads it as rarely as it can.
-struct wait_clock {
-  uint64_t start = 0; // first reading: when the wait began
-  uint64_t last = 0;  // latest reading
+// What one contended acquisition has done so far. The clock readings are
+// taken where the spin reads the clock anyway: a vDSO clock_gettime costs
+// about 20 ns, as much as a short critical section, so the slow path reads
+// it as rarely as it can.
+struct wait_state {
+  uint64_t start = 0;  // first reading: when the wait began
+  uint64_t last = 0;   // latest reading
+  uint32_t yields = 0; // CPUs given to a preempted owner (plan.max_yields in all)
 };
 
 // What one look at the lock word found, from a spinner's point of view.
-enum class look { taken, not_recoverable, reserved, owner_off, go_on };
+enum class look { taken, not_recoverable, reserved, owner_off, owner_preempted, go_on };
 
 look look_once(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper, int *result) {
   uint32_t w = word(m).load(relaxed);
@@ -81,7 +84,14 @@ look look_once(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool slee
   uint32_t owner = owner_of(w);
   if (owner == kNotRecoverable) return look::not_recoverable;
   if (owner == kHandoff) return look::reserved; // handed to a sleeper: join them
-  if (plan.owner(owner) == owner_state::off) return look::owner_off;
+  switch (plan.about(owner)) {
+  case verdict::sleep:
+    return look::owner_off;
+  case verdict::yield:
+    return look::owner_preempted;
+  case verdict::spin:
+    break;
+  }
   return look::go_on;
 }
 
@@ -89,65 +99,37 @@ look look_once(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool slee
 // at ~25 ns, well under a futex wake-up.
 constexpr int kProbeTurns = 8;
 
-// Spins while spinning can pay off: while the plan's oracle says the owner
-// runs (it is about to release the lock) and the plan's time limit lasts
-// (the oracle is a hint; a missed switch must not make a waiter spin
-// forever). Returns true when the wait is over: the lock is taken, or can
-// never be (*result says which); false when the caller should sleep.
-//
-// A short probe comes first, with no clock reading and no spinner slot: most
-// waits on short critical sections end within it, and then the slow path
-// costs what a test-and-test-and-set lock pays. Only a longer spin claims
-// one of the per-lock spinner slots and runs against the clock.
-bool spin_for_lock(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper,
-                   int *result, wait_clock &clock) {
-  if (!plan.probe) {
-    count(stat::spin_skip_oracle);
-    return false;
-  }
+look probe(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper, int *result) {
   look seen = look::go_on;
   for (int turn = 0; turn < kProbeTurns && seen == look::go_on; ++turn) {
     seen = look_once(m, plan, key, sleeper, result);
     if (seen == look::go_on) cpu_relax();
   }
-  if (seen == look::go_on && plan.limit_ns != 0) {
-    if (!claim_spinner_slot(m)) {
-      count(stat::spin_skip_limit);
-      return false;
+  return seen;
+}
+
+// A counted spin: looks until something changes or the plan's time limit
+// passes (then it answers go_on). Needs one of the lock's spinner slots.
+look counted_spin(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper, int *result,
+                  wait_state &clock) {
+  const uint64_t start = now_ns();
+  if (clock.start == 0) clock.start = start;
+  look seen;
+  for (unsigned turn = 1; (seen = look_once(m, plan, key, sleeper, result)) == look::go_on;
+       ++turn) {
+    // The clock every 8 turns: the limit is microseconds, a turn ~25 ns.
+    if (turn % 8 == 0 && now_ns() - start >= plan.limit_ns) {
+      count(stat::spin_stop_budget);
+      // With bpf the owner read ON all along: a long critical section, or
+      // a stale map (removed while we run).
+      if (plan.check_stale) oracle_spin_ran_out();
+      break;
     }
-    const uint64_t start = now_ns();
-    if (clock.start == 0) clock.start = start;
-    for (unsigned turn = 1; (seen = look_once(m, plan, key, sleeper, result)) == look::go_on;
-         ++turn) {
-      // The clock every 8 turns: the limit is microseconds, a turn ~25 ns.
-      if (turn % 8 == 0 && now_ns() - start >= plan.limit_ns) {
-        count(stat::spin_stop_budget);
-        // With bpf the owner read ON all along: a long critical section, or
-        // a stale map (removed while we run).
-        if (plan.check_stale) oracle_spin_ran_out();
-        break;
-      }
-      cpu_relax();
-    }
-    release_spinner_slot(m);
-    clock.last = now_ns();
-    count(stat::spin_ns, clock.last - start);
+    cpu_relax();
   }
-  switch (seen) {
-  case look::taken:
-    count(stat::spin_acquired);
-    return true;
-  case look::not_recoverable:
-    *result = ENOTRECOVERABLE;
-    return true;
-  case look::owner_off:
-    count(stat::spin_stop_owner_off);
-    return false;
-  case look::reserved:
-  case look::go_on:
-    return false;
-  }
-  return false;
+  clock.last = now_ns();
+  count(stat::spin_ns, clock.last - start);
+  return seen;
 }
 
 // Whether a is earlier than b. Compared field by field: a far deadline
@@ -161,6 +143,66 @@ bool deadline_passed(deadline when) {
   timespec now;
   clock_gettime(when.clock, &now);
   return !earlier(now, *when.abstime);
+}
+
+// Spins while spinning can pay off: while the plan's oracle says the owner
+// runs (it is about to release the lock) and the plan's time limit lasts
+// (the oracle is a hint; a missed switch must not make a waiter spin
+// forever). While the owner waits for a CPU, the plan may say to yield it
+// one, a bounded number of times per acquisition, and never past the
+// caller's deadline. Returns true when the wait is over: the
+// lock is taken, or can never be (*result says which); false when the
+// caller should sleep.
+//
+// A short probe comes first, with no clock reading and no spinner slot: most
+// waits on short critical sections end within it, and then the slow path
+// costs what a test-and-test-and-set lock pays. Only a longer spin claims
+// one of the per-lock spinner slots and runs against the clock. A yielding
+// waiter needs no slot: it gives its CPU away rather than taking one.
+bool spin_for_lock(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper,
+                   int *result, wait_state &clock, deadline when) {
+  if (!plan.probe) {
+    count(stat::spin_skip_oracle);
+    return false;
+  }
+  look seen = probe(m, plan, key, sleeper, result);
+  // One counted spin per look at a running owner: its limit bounds the
+  // spinning, and the yields bound how often an owner can start running again.
+  bool spun = false;
+  for (;;) {
+    if (seen == look::owner_preempted && clock.yields < plan.max_yields && !deadline_passed(when)) {
+      ++clock.yields;
+      count(stat::yields);
+      sched_yield();
+      seen = look_once(m, plan, key, sleeper, result);
+      spun = false;
+      continue;
+    }
+    if (seen != look::go_on || plan.limit_ns == 0 || spun) break;
+    if (!claim_spinner_slot(m)) {
+      count(stat::spin_skip_limit);
+      return false;
+    }
+    seen = counted_spin(m, plan, key, sleeper, result, clock);
+    release_spinner_slot(m);
+    spun = true;
+  }
+  switch (seen) {
+  case look::taken:
+    count(stat::spin_acquired);
+    return true;
+  case look::not_recoverable:
+    *result = ENOTRECOVERABLE;
+    return true;
+  case look::owner_off:
+  case look::owner_preempted:
+    count(stat::spin_stop_owner_off);
+    return false;
+  case look::reserved:
+  case look::go_on:
+    return false;
+  }
+  return false;
 }
 
 // One last look before reporting a timeout: a wake-up may have raced it.
@@ -251,7 +293,7 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when) noexcept {
   count(stat::contended);
   const bool shared = futex_is_shared(kind);
   const spin_plan plan = plan_spin(m, state_of(m) & kStateSpinMask, shared, robust);
-  wait_clock clock;
+  wait_state clock;
   // Set once this call has slept on the word: it then takes the lock with
   // WAITERS set, because others may still sleep, and may accept a hand-off.
   bool sleeper = false;
@@ -276,7 +318,7 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when) noexcept {
       if (take_if_free(m, key, sleeper, &result)) return done(result, false);
       return give_up();
     }
-    if (spin_for_lock(m, plan, key, sleeper, &result, clock)) return done(result, true);
+    if (spin_for_lock(m, plan, key, sleeper, &result, clock, when)) return done(result, true);
 
     // Sleep: announce ourselves with WAITERS, then wait while the word still
     // holds the value we saw, so an unlock in between cannot be missed.

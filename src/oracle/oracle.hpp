@@ -15,7 +15,13 @@
 
 namespace onspin::detail {
 
-enum class owner_state : uint8_t { off, on, unknown };
+// off: blocked in the kernel (asleep, waiting for I/O) or gone; preempted:
+// off its CPU but runnable (it runs again as soon as the scheduler picks it;
+// only bpf tells this from off, every other oracle says off for both).
+enum class owner_state : uint8_t { off, on, preempted, unknown };
+
+// The bpf map's value for a runnable thread off its CPU (bpf/oracle_abi.h).
+constexpr uint32_t kSlotPreempted = 0x80000000u;
 
 enum class oracle_kind : uint8_t {
   none,   // never spin: a plain futex mutex
@@ -66,10 +72,12 @@ bool force_rseq_oracle_for_test() noexcept;
 // Asks the oracle `how` (bpf or rseq; anything else answers unknown).
 inline owner_state owner_on_cpu(const oracle &o, oracle_kind how, uint32_t owner_key) noexcept {
   switch (how) {
-  case oracle_kind::bpf:
+  case oracle_kind::bpf: {
     if (owner_key >= o.entries) return owner_state::unknown;
-    return __atomic_load_n(&o.slots[owner_key], __ATOMIC_RELAXED) ? owner_state::on
-                                                                  : owner_state::off;
+    const uint32_t v = __atomic_load_n(&o.slots[owner_key], __ATOMIC_RELAXED);
+    if (v == 0) return owner_state::off;
+    return v & kSlotPreempted ? owner_state::preempted : owner_state::on;
+  }
   case oracle_kind::rseq: {
     const uint32_t v = rseq::read(owner_key);
     if (v == rseq::kNoEntry) return owner_state::unknown;

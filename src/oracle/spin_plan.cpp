@@ -5,6 +5,31 @@
 
 namespace onspin::detail {
 
+namespace {
+
+// A preempted owner releases the lock as soon as it runs again. Yielding
+// gives it (or another thread of this CPU's queue) the CPU now, where a
+// futex sleep would cost a wake-up system call at unlock and a switch back.
+// Each yield costs a system call too, so they are bounded per acquisition.
+constexpr uint32_t kMaxYields = 16;
+
+void set_preempted_policy(spin_plan &plan) noexcept {
+  switch (cfg().on_preempted) {
+  case preempted_action::yield:
+    plan.if_preempted = verdict::yield;
+    plan.max_yields = kMaxYields;
+    break;
+  case preempted_action::sleep:
+    plan.if_preempted = verdict::sleep;
+    break;
+  case preempted_action::spin:
+    plan.if_preempted = verdict::spin;
+    break;
+  }
+}
+
+} // namespace
+
 spin_plan plan_spin(onspin_mutex_t *m, uint32_t spin, bool shared_futex, bool robust) noexcept {
   const oracle &o = current_oracle();
   // The lock's own policy may be simpler than the process's oracle.
@@ -40,6 +65,7 @@ spin_plan plan_spin(onspin_mutex_t *m, uint32_t spin, bool shared_futex, bool ro
     // (a child PID namespace) it cannot answer for their owners.
     plan.ask = robust && o.root_keys ? oracle_kind::none : oracle_kind::bpf;
     plan.check_stale = true;
+    set_preempted_policy(plan);
     break;
   case oracle_kind::rseq:
     plan.probe = true;

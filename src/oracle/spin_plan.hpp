@@ -10,18 +10,34 @@
 
 namespace onspin::detail {
 
+// What a waiter does next about the owner it sees.
+enum class verdict : uint8_t {
+  spin,  // the owner runs (or nobody can tell): keep looking
+  yield, // the owner waits for a CPU: give this one up (sched_yield), look again
+  sleep, // spinning cannot pay off: sleep on the futex
+};
+
 struct spin_plan {
-  bool probe = false;        // look a few turns before sleeping (never, for "none")
-  uint32_t limit_ns = 0;     // then spin at most this long (0: no counted spin)
-  oracle_kind ask{};         // bpf or rseq: stop as soon as it says the owner is off
-  bool kernel_spins = false; // sleep with FUTEX2_SPIN: the kernel spins on the owner
-  bool learn = false;        // budget: teach the lock how long this wait took
-  bool check_stale = false;  // bpf: a spin that ran out may mean a removed map
+  bool probe = false;                    // look a few turns before sleeping (never, for "none")
+  uint32_t limit_ns = 0;                 // then spin at most this long (0: no counted spin)
+  oracle_kind ask{};                     // bpf or rseq: stop as soon as it says the owner is off
+  bool kernel_spins = false;             // sleep with FUTEX2_SPIN: the kernel spins on the owner
+  bool learn = false;                    // budget: teach the lock how long this wait took
+  bool check_stale = false;              // bpf: a spin that ran out may mean a removed map
+  verdict if_preempted = verdict::sleep; // the oracle can tell a preempted owner
+  uint32_t max_yields = 0;               // yields per acquisition, then sleep
   const oracle *from = nullptr;
 
-  // Whether the owner runs, as far as the plan's oracle can tell.
-  owner_state owner(uint32_t owner_key) const noexcept {
-    return owner_on_cpu(*from, ask, owner_key);
+  // What to do about an owner with this key, as far as the oracle can tell.
+  verdict about(uint32_t owner_key) const noexcept {
+    switch (owner_on_cpu(*from, ask, owner_key)) {
+    case owner_state::off:
+      return verdict::sleep;
+    case owner_state::preempted:
+      return if_preempted;
+    default:
+      return verdict::spin;
+    }
   }
 };
 

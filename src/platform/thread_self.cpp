@@ -10,18 +10,20 @@
 
 #include "platform/errno_keeper.hpp"
 
-namespace onspin::detail {
+extern "C" {
+long onspin_detail_tid_offset = 720;
+__thread uint64_t onspin_detail_identity __attribute__((tls_model("initial-exec"))) = 0;
+}
 
-long tid_offset = 720;
-__thread uint64_t tls_identity __attribute__((tls_model("initial-exec"))) = 0;
+namespace onspin::detail {
 
 namespace {
 
-// The fallback TID source (see tid_offset), filled on first use.
+// The fallback TID source (see onspin_detail_tid_offset), filled on first use.
 __thread uint32_t tls_tid_copy __attribute__((tls_model("initial-exec"))) = 0;
 
 // The identity this thread had before the fork that made the process, as
-// tls_identity packs it; 0 in threads that never forked.
+// onspin_detail_identity packs it; 0 in threads that never forked.
 __thread uint64_t tls_previous = 0;
 
 char *thread_pointer() noexcept {
@@ -46,8 +48,8 @@ long find_tid_offset() noexcept {
   if (prctl(PR_GET_TID_ADDRESS, &where, 0, 0, 0) == 0 && where != nullptr &&
       static_cast<uint32_t>(*where) == tid)
     off = reinterpret_cast<char *>(where) - tp;
-  else if (*reinterpret_cast<uint32_t *>(tp + tid_offset) == tid)
-    off = tid_offset;
+  else if (*reinterpret_cast<uint32_t *>(tp + onspin_detail_tid_offset) == tid)
+    off = onspin_detail_tid_offset;
   errno = saved;
   if (off >= 0 && off < 4096 && off % 4 == 0) return off;
   return reinterpret_cast<char *>(&tls_tid_copy) - tp;
@@ -56,7 +58,7 @@ long find_tid_offset() noexcept {
 // Early (priority 101): before the constructors of a program that links
 // onspin statically and may lock in its own.
 [[gnu::constructor(101)]] void init_tid_source() {
-  tid_offset = find_tid_offset();
+  onspin_detail_tid_offset = find_tid_offset();
   // Only the fallback copy needs telling about fork; glibc's word is the
   // kernel's.
   pthread_atfork(nullptr, nullptr, [] { tls_tid_copy = 0; });
@@ -93,9 +95,9 @@ uint32_t self_key_slow(uint32_t tid) noexcept {
   const identity_hooks *hooks = &identity_hooks_of_oracles; // null if not linked in
   if (in_child_pid_namespace() && hooks && hooks->root_tid)
     if (uint32_t root = hooks->root_tid()) key = root;
-  const uint64_t old = tls_identity;
+  const uint64_t old = onspin_detail_identity;
   if (old != 0) tls_previous = old; // a fork child's forking thread
-  tls_identity = tid | static_cast<uint64_t>(key) << 32;
+  onspin_detail_identity = tid | static_cast<uint64_t>(key) << 32;
   if (hooks && hooks->entered) hooks->entered(key, static_cast<uint32_t>(old >> 32));
   return key;
 }

@@ -18,33 +18,34 @@
 #pragma once
 
 #include <cstdint>
+#include <onspin/onspin.h> // onspin_detail_tid_offset, onspin_detail_identity
 
 namespace onspin::detail {
 
-// Where the kernel-written TID sits, as an offset from the thread pointer:
-// glibc's `struct pthread` begins at the thread pointer on x86-64, and its
-// `tid` field is 720 bytes in (glibc 2.36; the kernel tells the exact place:
-// prctl(PR_GET_TID_ADDRESS)). Checked when the library loads; where it cannot
-// be confirmed, the offset names a per-thread copy of our own instead, which
-// reads 0 until the thread's first call fills it (and, like any copy, goes
-// stale in children that run no atfork handler).
-extern long tid_offset;
+// onspin_detail_tid_offset: where the kernel-written TID sits, as an offset
+// from the thread pointer: glibc's `struct pthread` begins at the thread
+// pointer on x86-64, and its `tid` field is 720 bytes in (glibc 2.36; the kernel tells the exact
+// place: prctl(PR_GET_TID_ADDRESS)). Checked when the library loads; where it cannot be confirmed,
+// the offset names a per-thread copy of our own instead, which reads 0 until the thread's first
+// call fills it (and, like any copy, goes stale in children that run no atfork handler). Exported,
+// with onspin_detail_identity, for the inline fast paths of onspin.h.
 
 uint32_t self_tid_copy() noexcept;
 
-// The oracle key (see above) cached with the TID it belongs to: tid in the
-// low half, key in the high half. A TID that differs from the cached one
-// means a new thread or a new process (a fork child's forking thread).
-extern __thread uint64_t tls_identity __attribute__((tls_model("initial-exec")));
+// onspin_detail_identity: the oracle key (see above) cached with the TID it
+// belongs to: tid in the low half, key in the high half. A TID that differs
+// from the cached one means a new thread or a new process (a fork child's
+// forking thread).
 
-// The kernel-maintained TID of the calling thread: one %fs-relative load.
+// The kernel-maintained TID of the calling thread: one %fs-relative load,
+// volatile so that it is never hoisted across a call to fork().
 inline uint32_t self_tid() noexcept {
   uint32_t tid;
 #if defined(__x86_64__)
-  asm("movl %%fs:(%1), %0" : "=r"(tid) : "r"(tid_offset));
+  asm volatile("movl %%fs:(%1), %0" : "=r"(tid) : "r"(onspin_detail_tid_offset));
 #else
   tid = *reinterpret_cast<const uint32_t *>(static_cast<char *>(__builtin_thread_pointer()) +
-                                            tid_offset);
+                                            onspin_detail_tid_offset);
 #endif
   if (__builtin_expect(tid == 0, 0)) tid = self_tid_copy();
   return tid;
@@ -57,7 +58,7 @@ uint32_t self_key_slow(uint32_t tid) noexcept;
 // TID (one system call).
 inline uint32_t self_key() noexcept {
   const uint32_t tid = self_tid();
-  const uint64_t id = tls_identity;
+  const uint64_t id = onspin_detail_identity;
   if (__builtin_expect(static_cast<uint32_t>(id) == tid, 1)) return static_cast<uint32_t>(id >> 32);
   return self_key_slow(tid);
 }
@@ -67,7 +68,7 @@ inline uint32_t self_key() noexcept {
 // tell the pre-fork identity after a fork.
 inline void note_identity() noexcept {
   const uint32_t tid = self_tid();
-  if (__builtin_expect(static_cast<uint32_t>(tls_identity) != tid, 0)) self_key_slow(tid);
+  if (__builtin_expect(static_cast<uint32_t>(onspin_detail_identity) != tid, 0)) self_key_slow(tid);
 }
 
 // The lock key of this thread for a robust or an ordinary lock.

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <pthread.h>
+#include <sys/single_threaded.h>
 
 #include "lock/lock_word.hpp"
 #include "lock/mutex_inline.hpp"
@@ -33,6 +34,30 @@ namespace {
 constexpr uint32_t kKindDestroyed = ~0u; // what glibc's destroy writes
 
 onspin_mutex_t *own(pthread_mutex_t *m) { return reinterpret_cast<onspin_mutex_t *>(m); }
+
+// While the process has one thread, glibc's lock and unlock of a private
+// mutex skip the atomic instruction (lll_mutex_lock_optimized), and so do
+// these: nobody else can touch the word. Only the plainest cases: a free
+// word for lock, a word holding exactly our key (no WAITERS, which a fork
+// child may inherit) for unlock, and neither process-shared, robust nor
+// recursive mutexes. Anything else takes the atomic paths. glibc clears
+// __libc_single_threaded before a second thread starts, and pthread_create
+// orders everything before it.
+constexpr uint32_t kKindsNotPlain = kKindShared | kKindRobust;
+
+[[gnu::always_inline]] inline bool lock_alone(onspin_mutex_t *m, uint32_t kind) {
+  if (!__libc_single_threaded || (kind & kKindsNotPlain)) return false;
+  if (word(m).load(std::memory_order_relaxed) != 0) return false;
+  word(m).store(self_key(), std::memory_order_relaxed);
+  return true;
+}
+
+[[gnu::always_inline]] inline bool unlock_alone(onspin_mutex_t *m, uint32_t kind) {
+  if (!__libc_single_threaded || (kind & kKindsNotPlain) || is_recursive(kind)) return false;
+  if (word(m).load(std::memory_order_relaxed) != self_key()) return false;
+  word(m).store(0, std::memory_order_release);
+  return true;
+}
 
 // Counts a call on a mutex left to glibc, by the reason it was.
 [[gnu::cold]] const glibc_functions &to_glibc(pthread_mutex_t *m) {
@@ -84,8 +109,10 @@ int onspin_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t *at
 }
 
 int onspin_pthread_mutex_lock(pthread_mutex_t *pm) {
-  if (mutex_left_to_glibc(pm)) return to_glibc(pm).mutex_lock(pm);
+  const uint32_t kind = kind_of(own(pm));
+  if (kind_left_to_glibc(kind)) return to_glibc(pm).mutex_lock(pm);
   note(counter::mutex_calls);
+  if (lock_alone(own(pm), kind)) return 0;
   return lock_inline(own(pm), deadline{});
 }
 
@@ -118,8 +145,10 @@ int onspin_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespec *a
 }
 
 int onspin_pthread_mutex_unlock(pthread_mutex_t *pm) {
-  if (mutex_left_to_glibc(pm)) return to_glibc(pm).mutex_unlock(pm);
+  const uint32_t kind = kind_of(own(pm));
+  if (kind_left_to_glibc(kind)) return to_glibc(pm).mutex_unlock(pm);
   note(counter::mutex_calls);
+  if (unlock_alone(own(pm), kind)) return 0;
   return unlock_inline(own(pm));
 }
 

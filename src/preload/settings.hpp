@@ -36,9 +36,12 @@ constexpr uint32_t kKindPshared = 128;
 extern std::atomic<uint32_t> glibc_kinds;
 
 // Whether glibc serves the mutex m, by the kind its init wrote.
-[[gnu::always_inline]] inline bool mutex_left_to_glibc(pthread_mutex_t *m) noexcept {
-  const uint32_t kind = std::atomic_ref<int>(m->__data.__kind).load(std::memory_order_relaxed);
+[[gnu::always_inline]] inline bool kind_left_to_glibc(uint32_t kind) noexcept {
   return __builtin_expect(kind & glibc_kinds.load(std::memory_order_relaxed), 0);
+}
+
+[[gnu::always_inline]] inline bool mutex_left_to_glibc(pthread_mutex_t *m) noexcept {
+  return kind_left_to_glibc(std::atomic_ref<int>(m->__data.__kind).load(std::memory_order_relaxed));
 }
 
 // Statistics are counted only when they will be reported.

@@ -1,7 +1,9 @@
 #include "stats/stats.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <onspin/onspin.h>
@@ -142,7 +144,15 @@ void count(stat s, uint64_t n) noexcept {
 
 using namespace onspin::detail;
 
+// What onspin_stats_get filled before the struct grew (soname 0, version 0.1).
+constexpr size_t kStatsSizeV01 = offsetof(onspin_stats, yields);
+
+#undef onspin_stats_get
 extern "C" int onspin_stats_get(struct onspin_stats *out) {
+  return onspin_stats_read(out, kStatsSizeV01);
+}
+
+extern "C" int onspin_stats_read(struct onspin_stats *out, size_t size) {
   if (out == nullptr) return EINVAL;
   std::array<uint64_t, kStats> sum;
   {
@@ -152,7 +162,11 @@ extern "C" int onspin_stats_get(struct onspin_stats *out) {
       for (int i = 0; i < kStats; ++i)
         sum[i] += __atomic_load_n(&b->count[i], __ATOMIC_RELAXED) - b->base[i];
   }
-  std::memcpy(out, sum.data(), sizeof(*out));
+  std::memcpy(out, sum.data(), std::min(size, sizeof(*out)));
+  // A program built with a later header, whose struct is longer, reads
+  // zeros in the counters this library does not have.
+  if (size > sizeof(*out))
+    std::memset(reinterpret_cast<char *>(out) + sizeof(*out), 0, size - sizeof(*out));
   return 0;
 }
 

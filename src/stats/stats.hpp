@@ -22,6 +22,7 @@ enum class stat : int {
   owner_died,
   cond_waits,
   cond_requeues,
+  yields,
   public_count_, // the counters above are struct onspin_stats, in order
   // The LD_PRELOAD interposer's (src/preload/counters.hpp names them).
   preload_first_ = public_count_,

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <onspin/onspin.h>
+#include <sched.h>
 #include <string>
 #include <sys/syscall.h>
 #include <thread>
@@ -112,7 +113,10 @@ TEST_F(BpfOracle, AgreesWithThreadsOwnBusyAsleepFlags) {
   std::vector<worker_state> w(ncpu);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> agree{0}, samples{0}, too_many_on{0};
-  auto on = [&](uint32_t tid) { return tid < o.entries && o.slots[tid] != 0; };
+  auto on = [&](uint32_t tid) {
+    return tid < o.entries && onspin::detail::owner_on_cpu(o, onspin::detail::oracle_kind::bpf,
+                                                           tid) == onspin::detail::owner_state::on;
+  };
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < ncpu; ++i)
     threads.emplace_back([&, i] {
@@ -145,10 +149,10 @@ TEST_F(BpfOracle, AgreesWithThreadsOwnBusyAsleepFlags) {
   std::vector<uint8_t> first(o.entries);
   for (int scan = 0; scan < 100; ++scan) {
     for (uint32_t t = 0; t < o.entries; ++t)
-      first[t] = o.slots[t] != 0;
+      first[t] = on(t);
     unsigned both = 0;
     for (uint32_t t = 0; t < o.entries; ++t)
-      both += first[t] && o.slots[t] != 0;
+      both += first[t] && on(t);
     too_many_on += both > ncpu;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -160,6 +164,75 @@ TEST_F(BpfOracle, AgreesWithThreadsOwnBusyAsleepFlags) {
   EXPECT_GT(samples.load(), 10000u);
   EXPECT_GE(share, 0.95);
   EXPECT_EQ(too_many_on.load(), 0u) << "more threads ON than CPUs";
+}
+
+// Two busy threads share one CPU, so each spends much of its time preempted;
+// a third sleeps. Read from another CPU, the busy ones are ON or PREEMPTED
+// and almost never blocked; the sleeper is blocked and never PREEMPTED for
+// long. (The threads' own view cannot be sampled here: the oracle is the only
+// observer, so the test checks the states each kind of thread can be in.)
+TEST_F(BpfOracle, TellsPreemptedOwnersFromBlockedOnes) {
+  using onspin::detail::owner_state;
+  const auto &o = onspin::detail::current_oracle();
+  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs";
+  std::atomic<bool> stop{false};
+  std::atomic<uint32_t> tids[3] = {{0}, {0}, {0}};
+  auto pin = [](int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0;
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&, i] {
+      pin(0);
+      tids[i] = static_cast<uint32_t>(syscall(SYS_gettid));
+      while (!stop.load(std::memory_order_relaxed))
+        asm volatile("" ::: "memory");
+    });
+  threads.emplace_back([&] {
+    tids[2] = static_cast<uint32_t>(syscall(SYS_gettid));
+    while (!stop.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  });
+  // The reader runs on the other CPU, in a thread of its own: the test's main
+  // thread keeps its affinity, which the processes later tests start inherit.
+  uint64_t busy[3] = {0, 0, 0}, sleeper[3] = {0, 0, 0}; // on, preempted, off
+  bool pinned = false;
+  std::thread reader([&] {
+    if (!(pinned = pin(1))) return;
+    while (!tids[0] || !tids[1] || !tids[2])
+      std::this_thread::yield();
+    auto tally = [](uint64_t *n, owner_state st) {
+      n[st == owner_state::on ? 0 : st == owner_state::preempted ? 1 : 2]++;
+    };
+    const uint64_t until = now_ns() + 400000000; // 0.4 s
+    while (now_ns() < until) {
+      for (int i = 0; i < 2; ++i)
+        tally(busy, onspin::detail::owner_on_cpu(o, o.kind.load(), tids[i]));
+      tally(sleeper, onspin::detail::owner_on_cpu(o, o.kind.load(), tids[2]));
+      for (int k = 0; k < 500; ++k)
+        asm volatile("" ::: "memory");
+    }
+  });
+  reader.join();
+  stop = true;
+  for (auto &t : threads)
+    t.join();
+  ASSERT_TRUE(pinned);
+  const double busy_n = busy[0] + busy[1] + busy[2], sleep_n = sleeper[0] + sleeper[1] + sleeper[2];
+  std::printf("busy threads: on %.1f%% preempted %.1f%% blocked %.1f%%; sleeper: on %.1f%% "
+              "preempted %.1f%% blocked %.1f%%\n",
+              100 * busy[0] / busy_n, 100 * busy[1] / busy_n, 100 * busy[2] / busy_n,
+              100 * sleeper[0] / sleep_n, 100 * sleeper[1] / sleep_n, 100 * sleeper[2] / sleep_n);
+  // Two threads on one CPU: each waits for it about half the time.
+  EXPECT_GT(busy[1] / busy_n, 0.2) << "a busy thread off its CPU should read PREEMPTED";
+  EXPECT_GT(busy[0] / busy_n, 0.2);
+  EXPECT_LT(busy[2] / busy_n, 0.02) << "a busy thread never sleeps";
+  EXPECT_GT(sleeper[2] / sleep_n, 0.9) << "a sleeping thread should read blocked";
+  EXPECT_LT(sleeper[1] / sleep_n, 0.05);
 }
 
 // 4x oversubscription, owners that sleep inside a quarter of their critical

@@ -72,7 +72,8 @@ int main() {
   for (int attempt = 0; attempt < 3 && busy_on < reads / 2; ++attempt) {
     busy_on = sleep_off = 0;
     for (int i = 0; i < reads; ++i) {
-      busy_on += busy_key < o.entries && o.slots[busy_key] != 0;
+      busy_on += busy_key < o.entries && onspin::detail::owner_on_cpu(o, o.kind.load(), busy_key) ==
+                                             onspin::detail::owner_state::on;
       sleep_off += sleep_key < o.entries && o.slots[sleep_key] == 0;
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }

@@ -1,4 +1,5 @@
 #include "oracle/bpf/bpf_oracle.hpp"
+#include "oracle/oracle.hpp"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -16,6 +17,9 @@
 #include "oracle_abi.h"
 
 namespace onspin::detail::bpf {
+
+static_assert(kSlotPreempted == ONSPIN_SLOT_PREEMPTED, "one encoding of the map");
+
 namespace {
 
 void say(char *why, size_t len, const char *fmt, ...) {
