@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
   double duration = 0;
   int reps = 0;
   app.add_option("--out", out, "Folder for runs.csv, latency.csv and machine.txt");
-  app.add_flag("--full", full, "Every scenario the report plots, longer runs (about 20 min)");
+  app.add_flag("--full", full, "Every scenario the report plots, longer runs (about 25 min)");
   app.add_option("--duration", duration, "Seconds per run (default 0.15 quick, 0.5 full)")
       ->check(CLI::Range(0.01, 60.0));
   app.add_option("--reps", reps, "Repetitions per lock and scenario (default 3 quick, 5 full)")
