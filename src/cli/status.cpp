@@ -15,6 +15,7 @@
 #ifdef ONSPIN_HAVE_BPF
 #include "oracle/bpf/bpf_oracle.hpp"
 #endif
+#include "config/config.hpp"
 #include "oracle/oracle.hpp"
 #include "platform/clock.hpp"
 #include "platform/thread_self.hpp"
@@ -112,6 +113,11 @@ int print_status() {
   std::printf("oracle:     %s\n", onspin_oracle_name());
   std::printf("reason:     %s\n", onspin_oracle_reason());
   const oracle_kind kind = o.kind.load();
+  // Only bpf tells a preempted owner from a blocked one.
+  if (kind == oracle_kind::bpf)
+    std::printf("preempted:  waiters %s while the owner is preempted (ONSPIN_PREEMPTED); "
+                "a blocked owner sends them to sleep\n",
+                onspin::detail::preempted_name(onspin::detail::cfg().on_preempted));
 #ifdef ONSPIN_HAVE_BPF
   std::printf("pid_max:    %u\n", bpf::pid_max());
   print_pin();

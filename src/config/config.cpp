@@ -71,6 +71,18 @@ config load() noexcept {
 
 } // namespace
 
+const char *preempted_name(preempted_action a) noexcept {
+  switch (a) {
+  case preempted_action::yield:
+    return "yield";
+  case preempted_action::sleep:
+    return "sleep";
+  case preempted_action::spin:
+    return "spin";
+  }
+  return "?";
+}
+
 bool parse_preempted(const char *text, preempted_action *out) noexcept {
   static const struct {
     const char *name;

@@ -11,6 +11,7 @@ enum class oracle_request { auto_, bpf, rseq, futex2_spin, budget, none };
 // What a waiter does while the oracle says the owner is preempted (off its
 // CPU but runnable), where the oracle can tell that from blocked.
 enum class preempted_action { yield, sleep, spin };
+const char *preempted_name(preempted_action a) noexcept;
 
 struct config {
   oracle_request oracle = oracle_request::auto_;

@@ -52,6 +52,19 @@ TEST(Config, ParsesOracleNames) {
   EXPECT_EQ(r, oracle_request::budget) << "unchanged after a bad value";
 }
 
+TEST(Config, ParsesPreemptedPolicies) {
+  preempted_action a = preempted_action::yield;
+  EXPECT_TRUE(parse_preempted("sleep", &a));
+  EXPECT_EQ(a, preempted_action::sleep);
+  EXPECT_TRUE(parse_preempted("spin", &a));
+  EXPECT_EQ(a, preempted_action::spin);
+  EXPECT_TRUE(parse_preempted("yield", &a));
+  EXPECT_EQ(a, preempted_action::yield);
+  EXPECT_FALSE(parse_preempted("Yield", &a));
+  EXPECT_FALSE(parse_preempted("", &a));
+  EXPECT_EQ(a, preempted_action::yield) << "unchanged after a bad value";
+}
+
 TEST(Config, ParsesNumbersStrictly) {
   uint32_t v = 7;
   EXPECT_TRUE(parse_uint("0", 0, 10, &v));
@@ -89,10 +102,15 @@ TEST(Config, KernelOraclesAreUsedOrFallBackWithAReason) {
 }
 
 TEST(Config, InvalidValuesGiveOneLineEachAndDefaults) {
-  result r = probe("ONSPIN_ORACLE=fastest ONSPIN_SPIN_NS=-3 ONSPIN_STATS=yes ONSPIN_SPINNERS=0",
+  result r = probe("ONSPIN_ORACLE=fastest ONSPIN_SPIN_NS=-3 ONSPIN_STATS=yes ONSPIN_SPINNERS=0 "
+                   "ONSPIN_PREEMPTED=wait",
                    "contend");
   EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(count_lines_with(r.out, "onspin: "), 4) << r.out;
+  EXPECT_EQ(count_lines_with(r.out, "onspin: "), 5) << r.out;
+  EXPECT_NE(r.out.find("ONSPIN_PREEMPTED=\"wait\" is invalid (valid: yield, sleep, spin); using "
+                       "yield"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("ONSPIN_ORACLE=\"fastest\" is invalid (valid: auto, bpf, rseq, futex2_spin, "
                        "budget, none)"),
             std::string::npos)
