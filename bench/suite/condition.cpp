@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
+#include <vector>
 
 namespace bench {
 namespace {
@@ -100,39 +102,38 @@ void condition_scope::start_quota() {
   }
   const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   const long quota = std::max(1000L, static_cast<long>(cpus) * kPeriodUs / 2);
-  const std::string name = "/onspin-bench-" + std::to_string(getpid());
+  // The hierarchy with the cpu controller: v2's unified one, else v1's; and
+  // the files that set the quota there.
   std::string root;
+  std::vector<std::pair<std::string, std::string>> settings;
   std::ifstream v2("/sys/fs/cgroup/cgroup.controllers");
   std::string controllers((std::istreambuf_iterator<char>(v2)), std::istreambuf_iterator<char>());
   if (controllers.find("cpu") != std::string::npos) {
     root = "/sys/fs/cgroup";
     home_ = root + own_cgroup("");
-    group_ = root + name;
     if (!write_file(root + "/cgroup.subtree_control", "+cpu", &why_)) return;
-    if (mkdir(group_.c_str(), 0755) != 0 && errno != EEXIST) {
-      why_ = "mkdir " + group_ + ": " + std::strerror(errno);
-      group_.clear();
-      return;
-    }
-    if (!write_file(group_ + "/cpu.max", std::to_string(quota) + " " + std::to_string(kPeriodUs),
-                    &why_))
-      return;
+    settings = {{"cpu.max", std::to_string(quota) + " " + std::to_string(kPeriodUs)}};
   } else if (exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")) {
     root = "/sys/fs/cgroup/cpu";
     home_ = root + own_cgroup("cpu");
-    group_ = root + name;
-    if (mkdir(group_.c_str(), 0755) != 0 && errno != EEXIST) {
-      why_ = "mkdir " + group_ + ": " + std::strerror(errno);
-      group_.clear();
-      return;
-    }
-    if (!write_file(group_ + "/cpu.cfs_period_us", std::to_string(kPeriodUs), &why_) ||
-        !write_file(group_ + "/cpu.cfs_quota_us", std::to_string(quota), &why_))
-      return;
+    settings = {{"cpu.cfs_period_us", std::to_string(kPeriodUs)},
+                {"cpu.cfs_quota_us", std::to_string(quota)}};
   } else {
     why_ = "no cgroup with the cpu controller (v2 cpu.max or v1 cpu.cfs_quota_us)";
     return;
   }
+  group_ = root + "/onspin-bench-" + std::to_string(getpid());
+  if (mkdir(group_.c_str(), 0755) != 0 && errno != EEXIST) {
+    why_ = "mkdir " + group_ + ": " + std::strerror(errno);
+    group_.clear();
+    home_.clear();
+    return;
+  }
+  for (const auto &[file, value] : settings)
+    if (!write_file(group_ + "/" + file, value, &why_)) {
+      home_.clear();
+      return;
+    }
   // The whole process (every thread, then and later) moves into the group.
   if (!write_file(group_ + "/cgroup.procs", std::to_string(getpid()), &why_)) home_.clear();
 }

@@ -22,13 +22,15 @@
 
 namespace onspin::detail {
 
-// onspin_detail_tid_offset: where the kernel-written TID sits, as an offset
-// from the thread pointer: glibc's `struct pthread` begins at the thread
-// pointer on x86-64, and its `tid` field is 720 bytes in (glibc 2.36; the kernel tells the exact
-// place: prctl(PR_GET_TID_ADDRESS)). Checked when the library loads; where it cannot be confirmed,
-// the offset names a per-thread copy of our own instead, which reads 0 until the thread's first
-// call fills it (and, like any copy, goes stale in children that run no atfork handler). Exported,
-// with onspin_detail_identity, for the inline fast paths of onspin.h.
+// onspin_detail_tid_offset (exported, with onspin_detail_identity, for the
+// inline fast paths of onspin.h): where the kernel-written TID sits, as an
+// offset from the thread pointer. glibc's `struct pthread` begins at the
+// thread pointer on x86-64, and its `tid` field is 720 bytes in (glibc 2.36;
+// the kernel tells the exact place: prctl(PR_GET_TID_ADDRESS)). Checked when
+// the library loads; where it cannot be confirmed, the offset names a
+// per-thread copy of our own instead, which reads 0 until the thread's first
+// call fills it (and, like any copy, goes stale in children that run no
+// atfork handler).
 
 uint32_t self_tid_copy() noexcept;
 

@@ -78,27 +78,25 @@ ONSPIN_DETAIL_HELPER int onspin_detail_plain(const onspin_mutex_t *m) {
   return !(__atomic_load_n(&m->kind, __ATOMIC_RELAXED) & ONSPIN_DETAIL_KIND_ROBUST);
 }
 
-ONSPIN_DETAIL_HELPER int onspin_detail_take(onspin_mutex_t *m, uint32_t key) {
+/* Takes m if it is free and plain, as the calling thread. *key is left at the
+ * key tried, or 0 if none was: what the slow paths continue from. */
+ONSPIN_DETAIL_HELPER int onspin_detail_take(onspin_mutex_t *m, uint32_t *key) {
   uint32_t expected = 0;
-  return __atomic_compare_exchange_n(&m->word, &expected, key, 0, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED);
+  if (m == 0 || !onspin_detail_plain(m)) return 0;
+  *key = onspin_detail_key();
+  return *key != 0 && __atomic_compare_exchange_n(&m->word, &expected, *key, 0, __ATOMIC_ACQUIRE,
+                                                  __ATOMIC_RELAXED);
 }
 
 ONSPIN_DETAIL_EXTERN ONSPIN_DETAIL_INLINE int onspin_mutex_lock(onspin_mutex_t *m) {
   uint32_t key = 0;
-  if (__builtin_expect(m != 0 && onspin_detail_plain(m), 1)) {
-    key = onspin_detail_key();
-    if (__builtin_expect(key != 0 && onspin_detail_take(m, key), 1)) return 0;
-  }
+  if (__builtin_expect(onspin_detail_take(m, &key), 1)) return 0;
   return onspin_detail_mutex_lock_slow(m, key);
 }
 
 ONSPIN_DETAIL_EXTERN ONSPIN_DETAIL_INLINE int onspin_mutex_trylock(onspin_mutex_t *m) {
   uint32_t key = 0;
-  if (__builtin_expect(m != 0 && onspin_detail_plain(m), 1)) {
-    key = onspin_detail_key();
-    if (__builtin_expect(key != 0 && onspin_detail_take(m, key), 1)) return 0;
-  }
+  if (__builtin_expect(onspin_detail_take(m, &key), 1)) return 0;
   return onspin_detail_mutex_trylock_slow(m, key);
 }
 
