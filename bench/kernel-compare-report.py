@@ -16,9 +16,15 @@ SCENARIOS = {
     "t8-multimodal": "8 threads on 2 CPUs (oversubscribed), multi-modal sections",
     "t8-owner-sleeps": "8 threads on 2 CPUs, 200 ns sections, every 4th sleeps 50 us holding "
     "the lock",
+    "t2-cs1000-noisy": "2 threads on 2 CPUs, 1 us sections, with 2 busy-looping processes beside "
+    "them (noisy neighbours)",
+    "t2-multimodal-noisy": "2 threads on 2 CPUs, multi-modal sections, with 2 busy-looping "
+    "processes beside them",
 }
 LOCKS = {
+    "rseq+slice": "onspin rseq + slice extension (both)",
     "rseq": "onspin rseq (user-space spin, owner state from rseq sched_state)",
+    "slice": "onspin slice extension alone (holders ask; waiters sleep at once)",
     "futex2_spin": "onspin futex2_spin (kernel spin in FUTEX2_SPIN waits)",
     "bpf": "onspin bpf (user-space spin, owner state from eBPF)",
     "budget": "onspin budget (user-space spin, learned time budget, no owner state)",
@@ -67,8 +73,9 @@ def main():
             print(f"### {where}: {title}\n")
             print("| lock | throughput vs futex | CPU/acq vs futex | syscalls/acq "
                   "| context switches/acq | contended/acq | spin got it/acq "
-                  "| owner-off stops/acq | cap stops/acq |")
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+                  "| owner-off stops/acq | cap stops/acq | yields to a preempted owner /1000 acq "
+                  "| grants /1000 acq |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for lock in locks:
                 ratio, cpu, cols = [], [], collections.defaultdict(list)
                 for k in keys:
@@ -81,7 +88,8 @@ def main():
                                    float(r["futex"]["cpu_ns_per_acq"]))
                     for c in ("syscalls_per_acq", "ctx_switches_per_acq", "contended_per_acq",
                               "spin_acquired_per_acq", "owner_off_per_acq",
-                              "budget_stop_per_acq"):
+                              "budget_stop_per_acq", "preempted_yields_per_kacq",
+                              "slice_grants_per_kacq"):
                         v = r[lock].get(c, "-")
                         if v != "-":
                             cols[c].append(float(v))
@@ -92,6 +100,8 @@ def main():
                 for c in ("contended_per_acq", "spin_acquired_per_acq", "owner_off_per_acq",
                           "budget_stop_per_acq"):
                     cells.append(spread(cols[c], lambda v: f"{v:.3f}") if onspin else "-")
+                for c in ("preempted_yields_per_kacq", "slice_grants_per_kacq"):
+                    cells.append(spread(cols[c], lambda v: f"{v:.1f}") if onspin else "-")
                 print(f"| {LOCKS[lock]} | " + " | ".join(cells) + " |")
             print()
 

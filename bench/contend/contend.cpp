@@ -4,7 +4,7 @@
 // running this once per oracle; the bpf tests and benchmarks do that.
 //
 //   contend --lock onspin|pthread|pi --threads N --inside NS --outside NS --seconds S
-//           [--sleep-inside NS] [--long-ns NS]
+//           [--sleep-inside NS] [--long-ns NS] [--noisy P]
 //
 // --lock pi is a priority-inheritance futex mutex (bench/common/pi_mutex.hpp),
 // whose waiters the kernel queues and spins for.
@@ -13,13 +13,18 @@
 // test. That is where owner-aware spinning should differ from a budget.
 // --long-ns makes every 50th critical section (2%) last NS instead: a
 // multi-modal section length.
+// --noisy runs P busy-looping processes beside the threads for the run:
+// noisy neighbours, which preempt lock holders.
 //
 // Prints one line of key=value pairs: acquisitions per second, CPU time
 // (user+sys), system calls (onspin and pi), context switches and onspin's
 // spin decisions per acquisition, onspin's slow-path counters per contended
-// acquisition, and the oracle. Exits 2 if mutual exclusion was violated.
+// acquisition, its yields to preempted owners and time slice extension
+// grants per 1000 acquisitions, and the oracle. Exits 2 if mutual exclusion
+// was violated.
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,8 +32,11 @@
 #include <onspin/onspin.h>
 #include <pthread.h>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "busy_work.hpp"
@@ -56,16 +64,41 @@ long context_switches() {
 int usage(const char *argv0) {
   std::fprintf(stderr,
                "usage: %s --lock onspin|pthread|pi --threads N --inside NS --outside NS "
-               "--seconds S [--sleep-inside NS] [--long-ns NS]\n",
+               "--seconds S [--sleep-inside NS] [--long-ns NS] [--noisy P]\n",
                argv0);
   return 1;
+}
+
+// Starts `n` busy-looping processes that die with their parent, and at the
+// latest after `limit_s` seconds.
+std::vector<pid_t> start_noise(long n, unsigned limit_s) {
+  std::vector<pid_t> kids;
+  for (long i = 0; i < n; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      alarm(limit_s);
+      volatile unsigned long spins = 0;
+      for (;;)
+        spins = spins + 1;
+    }
+    if (pid > 0) kids.push_back(pid);
+  }
+  return kids;
+}
+
+void stop_noise(const std::vector<pid_t> &kids) {
+  for (pid_t pid : kids)
+    kill(pid, SIGKILL);
+  for (pid_t pid : kids)
+    waitpid(pid, nullptr, 0);
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   std::string lock = "onspin";
-  long threads = 4, inside = 1000, outside = 1000, sleep_inside = 0, long_ns = 0;
+  long threads = 4, inside = 1000, outside = 1000, sleep_inside = 0, long_ns = 0, noisy = 0;
   double seconds = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
@@ -88,6 +121,8 @@ int main(int argc, char **argv) {
       sleep_inside = static_cast<long>(v);
     else if (k == "--long-ns")
       long_ns = static_cast<long>(v);
+    else if (k == "--noisy")
+      noisy = static_cast<long>(v);
     else
       return usage(argv[0]);
   }
@@ -108,6 +143,7 @@ int main(int argc, char **argv) {
   std::atomic<long> total{0};
   std::atomic<int> inside_now{0};
   std::atomic<bool> violated{false};
+  const std::vector<pid_t> noise = start_noise(noisy, static_cast<unsigned>(seconds) + 60);
   onspin_stats_reset();
   const double cpu0 = cpu_seconds();
   const long switches0 = context_switches();
@@ -156,6 +192,7 @@ int main(int argc, char **argv) {
   const double wall = std::chrono::duration<double>(clk::now() - t0).count();
   const double cpu = cpu_seconds() - cpu0;
   const long switches = context_switches() - switches0;
+  stop_noise(noise);
   if (violated) {
     std::fprintf(stderr, "contend: mutual exclusion violated\n");
     return 2;
@@ -168,7 +205,8 @@ int main(int argc, char **argv) {
   // own; glibc's are not visible ("-").
   char syscalls[32] = "-";
   if (use_onspin)
-    std::snprintf(syscalls, sizeof syscalls, "%.4f", (s.futex_waits + s.futex_wakes) / n);
+    std::snprintf(syscalls, sizeof syscalls, "%.4f",
+                  (s.futex_waits + s.futex_wakes + s.slice_grants) / n);
   else if (use_pi)
     std::snprintf(syscalls, sizeof syscalls, "%.4f", pi.syscalls() / n);
   std::printf("lock=%s oracle=%s threads=%ld inside_ns=%ld outside_ns=%ld sleep_inside_ns=%ld "
@@ -176,11 +214,14 @@ int main(int argc, char **argv) {
               "cpu_ns_per_acq=%.1f contended=%llu spin_ns_per_contended=%.1f "
               "owner_off_per_contended=%.4f futex_waits_per_acq=%.4f syscalls_per_acq=%s "
               "ctx_switches_per_acq=%.4f contended_per_acq=%.4f spin_acquired_per_acq=%.4f "
-              "owner_off_per_acq=%.4f budget_stop_per_acq=%.4f\n",
+              "owner_off_per_acq=%.4f budget_stop_per_acq=%.4f noisy=%ld "
+              "preempted_yields_per_kacq=%.2f slice_grants_per_kacq=%.2f "
+              "slice_yields_per_kacq=%.2f\n",
               lock.c_str(), use_onspin ? onspin_oracle_name() : "-", threads, inside, outside,
               sleep_inside, long_ns, n / wall, cpu * 1e9 / n, (unsigned long long)s.contended,
               s.spin_ns / c, s.spin_stop_owner_off / c, s.futex_waits / n, syscalls, switches / n,
               s.contended / n, s.spin_acquired / n, s.spin_stop_owner_off / n,
-              s.spin_stop_budget / n);
+              s.spin_stop_budget / n, noisy, s.yields * 1e3 / n, s.slice_grants * 1e3 / n,
+              s.slice_yields * 1e3 / n);
   return 0;
 }

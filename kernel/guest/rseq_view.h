@@ -1,4 +1,4 @@
-/* The rseq area as onspin's kernel patch lays it out, for the guest tests.
+/* The rseq area as onspin's kernel patches lay it out, for the guest tests.
  * They keep their own copy of the layout on purpose: it is the ABI under
  * test, written down a second time. */
 #ifndef ONSPIN_GUEST_RSEQ_VIEW_H
@@ -15,13 +15,27 @@ struct rseq_view {
   uint32_t flags;
   uint32_t node_id;
   uint32_t mm_cid;
-  uint32_t sched_state;
+  union {
+    uint32_t all;
+    struct {
+      uint8_t request;
+      uint8_t granted;
+      uint16_t reserved;
+    };
+  } slice_ctrl;
 } __attribute__((aligned(32)));
 
-_Static_assert(offsetof(struct rseq_view, sched_state) == 28, "sched_state at offset 28");
+_Static_assert(offsetof(struct rseq_view, flags) == 16, "flags at offset 16");
+_Static_assert(offsetof(struct rseq_view, slice_ctrl) == 28, "slice_ctrl at offset 28");
 
+/* Kernel-written bits of `flags`: the time slice extension (Linux 7.0's
+ * ABI, kernel/patches/0003) and the scheduler state (kernel/patches/0001). */
+#define VIEW_SLICE_AVAILABLE (1u << 4)
+#define VIEW_SLICE_ENABLED (1u << 5)
 #define VIEW_SCHED_STATE_AVAILABLE (1u << 8)
-#define VIEW_ON_CPU (1u << 0)
+#define VIEW_ON_CPU (1u << 9)
+#define VIEW_PREEMPTED (1u << 10)
+#define VIEW_SCHED_STATE_BITS 0xff00u
 #define VIEW_SIG 0x53053053u
 
 /* The calling thread's glibc-registered area, or NULL. */

@@ -1,5 +1,5 @@
-/* sched_state semantics, observed from another thread. Static, run in the
- * guest by kernel/run-tests:
+/* Scheduler state semantics (bits 8 to 10 of rseq->flags), observed from
+ * another thread. Static, run in the guest by kernel/run-tests:
  *   sched_state present   the patched kernel: every check below must hold
  *   sched_state absent    the unpatched kernel: no advertisement, no state
  * Each check prints what it saw and fails on a wrong answer. The guest has
@@ -42,16 +42,18 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Share of ON readings of *state over `ms` milliseconds. */
-static double on_share(const uint32_t *state, int ms) {
-  uint64_t on = 0, reads = 0;
+/* Share of readings of *flags over `ms` milliseconds with `bit` set. */
+static double bit_share(const uint32_t *flags, uint32_t bit, int ms) {
+  uint64_t set = 0, reads = 0;
   const uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
   while (now_ns() < end) {
-    on += (load_u32(state) & VIEW_ON_CPU) != 0;
+    set += (load_u32(flags) & bit) != 0;
     ++reads;
   }
-  return reads ? (double)on / (double)reads : 0;
+  return reads ? (double)set / (double)reads : 0;
 }
+
+static double on_share(const uint32_t *flags, int ms) { return bit_share(flags, VIEW_ON_CPU, ms); }
 
 struct worker {
   int cpu;
@@ -103,7 +105,7 @@ static void check_busy(void) {
   pthread_create(&t, NULL, busy, &w);
   struct rseq_view *v = wait_view(&w);
   usleep(20000);
-  const double share = on_share(&v->sched_state, 300);
+  const double share = on_share(&v->flags, 300);
   printf("  ON in %.1f%% of reads over 300 ms\n", 100 * share);
   check(share >= 0.90, "a running thread reads ON (>= 90% of reads)");
   atomic_store(&w.stop, 1);
@@ -116,10 +118,11 @@ static void check_futex(void) {
   pthread_t t;
   pthread_create(&t, NULL, futex_sleeper, &w);
   struct rseq_view *v = wait_view(&w);
-  const double before = on_share(&v->sched_state, 50);
+  const double before = on_share(&v->flags, 50);
   atomic_store(&w.phase, 1);
   usleep(100000); /* long enough to be asleep in the futex */
-  const double asleep = on_share(&v->sched_state, 200);
+  const double asleep = on_share(&v->flags, 200);
+  const double asleep_preempted = bit_share(&v->flags, VIEW_PREEMPTED, 200);
   __atomic_store_n(&w.futex_word, 1, __ATOMIC_RELEASE);
   syscall(SYS_futex, &w.futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   pthread_join(t, NULL);
@@ -127,6 +130,7 @@ static void check_futex(void) {
          100 * asleep);
   check(before >= 0.90, "it read ON while it spun");
   check(asleep == 0, "it read OFF in every read while asleep in the futex");
+  check(asleep_preempted == 0, "it never read PREEMPTED while blocked in the futex");
 }
 
 static void check_preempted(void) {
@@ -137,27 +141,32 @@ static void check_preempted(void) {
   pthread_create(&tv, NULL, busy, &victim);
   struct rseq_view *vv = wait_view(&victim);
   usleep(20000);
-  const double before = on_share(&vv->sched_state, 100);
+  const double before = on_share(&vv->flags, 100);
   pthread_create(&th, NULL, busy, &hog);
   struct rseq_view *hv = wait_view(&hog); /* the hog runs: the victim is off */
   usleep(10000);
-  uint64_t victim_on = 0, hog_on = 0, reads = 0;
+  uint64_t victim_on = 0, victim_preempted = 0, hog_on = 0, reads = 0;
   const uint64_t end = now_ns() + 200000000u;
   while (now_ns() < end) {
-    victim_on += (load_u32(&vv->sched_state) & VIEW_ON_CPU) != 0;
-    hog_on += (load_u32(&hv->sched_state) & VIEW_ON_CPU) != 0;
+    const uint32_t f = load_u32(&vv->flags);
+    victim_on += (f & VIEW_ON_CPU) != 0;
+    victim_preempted += (f & VIEW_PREEMPTED) != 0;
+    hog_on += (load_u32(&hv->flags) & VIEW_ON_CPU) != 0;
     ++reads;
   }
   atomic_store(&hog.stop, 1);
   pthread_join(th, NULL);
-  const double after = on_share(&vv->sched_state, 100);
+  const double after = on_share(&vv->flags, 100);
   atomic_store(&victim.stop, 1);
   pthread_join(tv, NULL);
-  printf("  victim ON %.1f%% before, %.1f%% while preempted, %.1f%% after; hog ON %.1f%%\n",
-         100 * before, 100 * (double)victim_on / (double)reads, 100 * after,
+  printf("  victim ON %.1f%% before, %.1f%% while preempted (PREEMPTED %.1f%%), %.1f%% after;"
+         " hog ON %.1f%%\n",
+         100 * before, 100 * (double)victim_on / (double)reads,
+         100 * (double)victim_preempted / (double)reads, 100 * after,
          100 * (double)hog_on / (double)reads);
   check(before >= 0.90, "the victim read ON before the hog came");
   check(victim_on == 0, "the preempted victim read OFF in every read");
+  check(victim_preempted == reads, "the preempted victim read PREEMPTED in every read");
   check((double)hog_on / (double)reads >= 0.90, "the hog read ON while it ran");
   check(after >= 0.90, "the victim read ON again once the hog left");
 }
@@ -174,7 +183,7 @@ static void *exits_at_once(void *arg) {
 static void check_exited(void) {
   printf("threads that exit while running (their stacks are ours to read after):\n");
   const size_t size = 1 << 20;
-  int left_on = 0, rounds = 20;
+  int left_on = 0, left_preempted = 0, rounds = 20;
   for (int i = 0; i < rounds; ++i) {
     void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     pthread_attr_t a;
@@ -185,12 +194,14 @@ static void check_exited(void) {
     pthread_create(&t, &a, exits_at_once, &w);
     struct rseq_view *v = wait_view(&w);
     pthread_join(t, NULL);
-    left_on += (load_u32(&v->sched_state) & VIEW_ON_CPU) != 0;
+    left_on += (load_u32(&v->flags) & VIEW_ON_CPU) != 0;
+    left_preempted += (load_u32(&v->flags) & VIEW_PREEMPTED) != 0;
     pthread_attr_destroy(&a);
     munmap(stack, size);
   }
-  printf("  %d of %d exited threads left ON\n", left_on, rounds);
+  printf("  %d of %d exited threads left ON, %d PREEMPTED\n", left_on, rounds, left_preempted);
   check(left_on == 0, "an exited thread is not left ON");
+  check(left_preempted == 0, "an exited thread is not left PREEMPTED");
 }
 
 int main(int argc, char **argv) {
@@ -216,11 +227,11 @@ int main(int argc, char **argv) {
     pthread_create(&t, NULL, busy, &w);
     struct rseq_view *v = wait_view(&w);
     usleep(20000);
-    const double share = on_share(&v->sched_state, 100);
+    const double share = bit_share(&v->flags, VIEW_SCHED_STATE_BITS, 100);
     atomic_store(&w.stop, 1);
     pthread_join(t, NULL);
-    printf("  a busy thread's word at offset 28 read nonzero in %.1f%% of reads\n", 100 * share);
-    check(share == 0, "nothing writes offset 28 on the unpatched kernel");
+    printf("  a busy thread's flags bits 8-15 read nonzero in %.1f%% of reads\n", 100 * share);
+    check(share == 0, "nothing writes flags bits 8-15 on the unpatched kernel");
   } else {
     check(advertised, "the patched kernel advertises sched_state");
     check_busy();

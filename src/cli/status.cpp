@@ -19,6 +19,7 @@
 #include "oracle/oracle.hpp"
 #include "platform/clock.hpp"
 #include "platform/thread_self.hpp"
+#include "slice/slice_ext.hpp"
 
 namespace onspin::cli {
 using onspin::detail::current_oracle;
@@ -113,11 +114,14 @@ int print_status() {
   std::printf("oracle:     %s\n", onspin_oracle_name());
   std::printf("reason:     %s\n", onspin_oracle_reason());
   const oracle_kind kind = o.kind.load();
-  // Only bpf tells a preempted owner from a blocked one.
-  if (kind == oracle_kind::bpf)
+  // bpf and rseq tell a preempted owner from a blocked one.
+  if (kind == oracle_kind::bpf || kind == oracle_kind::rseq)
     std::printf("preempted:  waiters %s while the owner is preempted (ONSPIN_PREEMPTED); "
                 "a blocked owner sends them to sleep\n",
                 onspin::detail::preempted_name(onspin::detail::cfg().on_preempted));
+  // The owner's side: rseq time slice extension (ONSPIN_SLICE_EXT).
+  std::printf("slice ext:  %s\n",
+              onspin::detail::slice::describe(onspin::detail::slice::thread_state()));
 #ifdef ONSPIN_HAVE_BPF
   std::printf("pid_max:    %u\n", bpf::pid_max());
   print_pin();

@@ -23,7 +23,8 @@ void print_stats_at_exit() {
                "onspin: oracle=%s contended=%llu spin_acquired=%llu spin_ns=%llu "
                "spin_stop_owner_off=%llu spin_stop_budget=%llu spin_skip_limit=%llu "
                "spin_skip_oracle=%llu futex_waits=%llu futex_wakes=%llu handoffs=%llu "
-               "timeouts=%llu owner_died=%llu cond_waits=%llu cond_requeues=%llu yields=%llu\n",
+               "timeouts=%llu owner_died=%llu cond_waits=%llu cond_requeues=%llu yields=%llu "
+               "slice_grants=%llu slice_yields=%llu\n",
                onspin_oracle_name(), (unsigned long long)s.contended,
                (unsigned long long)s.spin_acquired, (unsigned long long)s.spin_ns,
                (unsigned long long)s.spin_stop_owner_off, (unsigned long long)s.spin_stop_budget,
@@ -31,7 +32,8 @@ void print_stats_at_exit() {
                (unsigned long long)s.futex_waits, (unsigned long long)s.futex_wakes,
                (unsigned long long)s.handoffs, (unsigned long long)s.timeouts,
                (unsigned long long)s.owner_died, (unsigned long long)s.cond_waits,
-               (unsigned long long)s.cond_requeues, (unsigned long long)s.yields);
+               (unsigned long long)s.cond_requeues, (unsigned long long)s.yields,
+               (unsigned long long)s.slice_grants, (unsigned long long)s.slice_yields);
 }
 
 std::atomic<void (*)()> stats_printer{print_stats_at_exit};
@@ -54,6 +56,8 @@ config load() noexcept {
     complain("ONSPIN_SPINNERS", v, "a whole number from 1 to 4096", "max(1, CPUs - 1)");
   if (const char *v = std::getenv("ONSPIN_PREEMPTED"); v && !parse_preempted(v, &c.on_preempted))
     complain("ONSPIN_PREEMPTED", v, "yield, sleep, spin", "yield");
+  if (const char *v = std::getenv("ONSPIN_SLICE_EXT"); v && !parse_slice_ext(v, &c.slice_ext))
+    complain("ONSPIN_SLICE_EXT", v, "auto, off", "auto");
   if (const char *v = std::getenv("ONSPIN_STATS")) {
     uint32_t on = 0;
     if (parse_uint(v, 0, 1, &on))
@@ -95,6 +99,14 @@ bool parse_preempted(const char *text, preempted_action *out) noexcept {
       *out = n.value;
       return true;
     }
+  }
+  return false;
+}
+
+bool parse_slice_ext(const char *text, bool *out) noexcept {
+  if (std::strcmp(text, "auto") == 0 || std::strcmp(text, "off") == 0) {
+    *out = text[0] == 'a';
+    return true;
   }
   return false;
 }

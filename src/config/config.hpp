@@ -19,6 +19,9 @@ struct config {
   uint32_t max_spinners = 1;    // ONSPIN_SPINNERS: concurrent spinners per lock
   preempted_action on_preempted = preempted_action::yield; // ONSPIN_PREEMPTED
   bool print_stats = false; // ONSPIN_STATS=1: statistics to stderr at exit
+  // ONSPIN_SLICE_EXT=auto|off: lock holders ask for the rseq time slice
+  // extension where the kernel offers it (auto), or never (off).
+  bool slice_ext = true;
 };
 
 const config &cfg() noexcept;
@@ -31,6 +34,7 @@ void set_stats_printer(void (*print)()) noexcept;
 // false on a bad value and leave *out unchanged.
 bool parse_oracle(const char *text, oracle_request *out) noexcept;
 bool parse_preempted(const char *text, preempted_action *out) noexcept;
+bool parse_slice_ext(const char *text, bool *out) noexcept;
 bool parse_uint(const char *text, uint32_t min, uint32_t max, uint32_t *out) noexcept;
 
 } // namespace onspin::detail

@@ -226,13 +226,13 @@ int onspin_mutex_unlock(onspin_mutex_t *m) {
 // the caller's own (onspin_detail_key), tried on a plain mutex and failed.
 int onspin_detail_mutex_lock_slow(onspin_mutex_t *m, uint32_t key) {
   if (m == nullptr) return EINVAL;
-  if (key != 0 && !(kind_of(m) & kKindRobust)) return lock_slow(m, key, deadline{});
+  if (key != 0 && !(kind_of(m) & kKindRobust)) return held(lock_slow(m, key, deadline{}));
   return lock_inline(m, deadline{});
 }
 
 int onspin_detail_mutex_trylock_slow(onspin_mutex_t *m, uint32_t key) {
   if (m == nullptr) return EINVAL;
-  if (key != 0 && !(kind_of(m) & kKindRobust)) return trylock_slow(m, key);
+  if (key != 0 && !(kind_of(m) & kKindRobust)) return held(trylock_slow(m, key));
   return trylock_inline(m);
 }
 

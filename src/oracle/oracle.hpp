@@ -17,7 +17,7 @@ namespace onspin::detail {
 
 // off: blocked in the kernel (asleep, waiting for I/O) or gone; preempted:
 // off its CPU but runnable (it runs again as soon as the scheduler picks it;
-// only bpf tells this from off, every other oracle says off for both).
+// bpf and rseq tell this from off, the other oracles say off for both).
 enum class owner_state : uint8_t { off, on, preempted, unknown };
 
 // The bpf map's value for a runnable thread off its CPU (bpf/oracle_abi.h).
@@ -27,7 +27,7 @@ enum class oracle_kind : uint8_t {
   none,   // never spin: a plain futex mutex
   budget, // no owner information: spin for a learned time budget
   bpf,    // on_cpu[tid] kept by an eBPF sched_switch program
-  rseq,   // sched_state in the owner's rseq area, kept by the patched kernel
+  rseq,   // the scheduler state in the owner's rseq area (patched kernel)
   // No oracle in user space: sleeps use FUTEX2_SPIN (patched kernel), and
   // the kernel spins while the owner runs. For comparison with rseq.
   futex2_spin,
@@ -81,7 +81,8 @@ inline owner_state owner_on_cpu(const oracle &o, oracle_kind how, uint32_t owner
   case oracle_kind::rseq: {
     const uint32_t v = rseq::read(owner_key);
     if (v == rseq::kNoEntry) return owner_state::unknown;
-    return v ? owner_state::on : owner_state::off;
+    if (v & rseq::kOnCpu) return owner_state::on;
+    return v & rseq::kPreempted ? owner_state::preempted : owner_state::off;
   }
   default:
     return owner_state::unknown;

@@ -99,6 +99,9 @@ uint32_t self_key_slow(uint32_t tid) noexcept {
   if (old != 0) tls_previous = old; // a fork child's forking thread
   onspin_detail_identity = tid | static_cast<uint64_t>(key) << 32;
   if (hooks && hooks->entered) hooks->entered(key, static_cast<uint32_t>(old >> 32));
+  const identity_hooks *slice_hooks = &identity_hooks_of_slice; // null if not linked in
+  if (slice_hooks && slice_hooks->entered)
+    slice_hooks->entered(key, static_cast<uint32_t>(old >> 32));
   return key;
 }
 

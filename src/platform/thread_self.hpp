@@ -104,5 +104,7 @@ struct identity_hooks {
   void (*entered)(uint32_t key, uint32_t old_key) noexcept = nullptr;
 };
 extern const identity_hooks identity_hooks_of_oracles __attribute__((weak));
+// The lock holder's side (src/slice/) needs to know of new threads too.
+extern const identity_hooks identity_hooks_of_slice __attribute__((weak));
 
 } // namespace onspin::detail

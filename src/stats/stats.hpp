@@ -23,6 +23,8 @@ enum class stat : int {
   cond_waits,
   cond_requeues,
   yields,
+  slice_grants,
+  slice_yields,
   public_count_, // the counters above are struct onspin_stats, in order
   // The LD_PRELOAD interposer's (src/preload/counters.hpp names them).
   preload_first_ = public_count_,

@@ -1,5 +1,5 @@
 // The rseq oracle: owner key (TID) -> the owner's rseq area, whose
-// `sched_state` the patched kernel keeps.
+// scheduler state bits (in `flags`) the patched kernel keeps.
 //
 // Reading another thread's area is safe although that thread may exit and
 // its area (in glibc's thread descriptor) be unmapped: the reader loads the
@@ -44,7 +44,8 @@ bool started() noexcept;
 // again in a fork child, where `old_key` (the parent's) is withdrawn.
 void enter(uint32_t key, uint32_t old_key) noexcept;
 
-// What the kernel last wrote for `key`'s thread: 1 ON, 0 OFF, or one of:
+// What the kernel last wrote for `key`'s thread: kOnCpu, kPreempted or 0
+// (blocked or gone), or one of:
 constexpr uint32_t kNoEntry = 0xfffffffeu; // nobody registered under key
 constexpr uint32_t kAborted = 0xffffffffu; // the critical section was aborted
 
@@ -68,7 +69,7 @@ inline uint32_t read_once(const slot *s, area *self) noexcept {
                "movq (%[s]), %%rax\n\t"
                "testq %%rax, %%rax\n\t"
                "jz 2f\n\t"
-               "movl 28(%%rax), %[v]\n"
+               "movl 16(%%rax), %[v]\n" // flags
                "2:\n\t"
                ".pushsection __rseq_failure, \"ax\"\n\t"
                ".byte 0x0f, 0xb9, 0x3d\n\t" // ud1 prefix: the signature reads as an insn
@@ -88,7 +89,8 @@ inline uint32_t read_once(const slot *s, area *self) noexcept {
 #endif
 }
 
-// The state of `key`'s thread: 1 ON, 0 OFF, kNoEntry when unknown.
+// The state of `key`'s thread: kOnCpu, kPreempted, 0, or kNoEntry when
+// unknown.
 inline uint32_t read(uint32_t key) noexcept {
   if (key >= kMaxKeys) return kNoEntry;
   const slot *chunk = chunks[key >> kChunkBits].load(std::memory_order_acquire);
@@ -98,7 +100,7 @@ inline uint32_t read(uint32_t key) noexcept {
   if (self == nullptr || static_cast<int32_t>(self->cpu_id) < 0) return kNoEntry;
   for (int attempt = 0; attempt < 4; ++attempt) {
     const uint32_t v = read_once(&chunk[key & (kChunkSlots - 1)], self);
-    if (v != kAborted) return v == kNoEntry ? v : (v & kOnCpu);
+    if (v != kAborted) return v == kNoEntry ? v : (v & (kOnCpu | kPreempted));
   }
   return kNoEntry; // aborted again and again: say nothing
 }

@@ -1,8 +1,11 @@
-// The calling thread's rseq area, as the onspin kernel patch lays it out
-// (kernel/patches/0001-*): struct rseq with `sched_state` at offset 28, inside
-// the 32 bytes glibc registers for every thread. glibc (2.35 and later)
-// registers the area and says where it is through __rseq_offset and
-// __rseq_size.
+// The calling thread's rseq area, as onspin's kernel patches lay it out:
+// - the scheduler state (kernel/patches/0001) in bits 8 to 10 of `flags`,
+//   one byte the kernel stores alone;
+// - the time slice extension (kernel/patches/0003, Linux 7.0's ABI):
+//   `slice_ctrl` at offset 28 and bits 4 and 5 of `flags`.
+// Both lie inside the 32 bytes glibc registers for every thread. glibc (2.35
+// and later) registers the area and says where it is through __rseq_offset
+// and __rseq_size.
 #pragma once
 
 #include <cstddef>
@@ -18,17 +21,25 @@ struct area {
   uint32_t flags;
   uint32_t node_id;
   uint32_t mm_cid;
-  uint32_t sched_state;
+  union {
+    uint32_t all;
+    struct {
+      uint8_t request; // the thread asks for an extension
+      uint8_t granted; // the kernel gave one: yield when done
+      uint16_t reserved;
+    };
+  } slice_ctrl;
 };
 static_assert(offsetof(area, rseq_cs) == 8 && offsetof(area, flags) == 16);
-static_assert(offsetof(area, sched_state) == 28 && sizeof(area) == 32);
+static_assert(offsetof(area, slice_ctrl) == 28 && sizeof(area) == 32);
 
-// The kernel writes this bit into `flags` at registration when it maintains
-// `sched_state`. Detection rests on it alone: Linux 7.0 keeps another field
-// (slice_ctrl) at offset 28, so the area's size proves nothing.
+// Kernel-written bits of `flags`. Detection rests on the AVAILABLE bits
+// alone: the registered size proves nothing.
+constexpr uint32_t kSliceAvailable = 1u << 4;
+constexpr uint32_t kSliceEnabled = 1u << 5;
 constexpr uint32_t kSchedStateAvailable = 1u << 8;
-// The bit of `sched_state` that says the thread runs on a CPU.
-constexpr uint32_t kOnCpu = 1u << 0;
+constexpr uint32_t kOnCpu = 1u << 9;      // the thread runs on a CPU
+constexpr uint32_t kPreempted = 1u << 10; // off its CPU, but runnable
 // The signature glibc registers on x86-64: the 4 bytes before every abort
 // handler must hold it.
 constexpr uint32_t kSignature = 0x53053053;

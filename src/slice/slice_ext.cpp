@@ -1,0 +1,92 @@
+#include "slice/slice_ext.hpp"
+
+#include <cerrno>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "config/config.hpp"
+#include "oracle/rseq/rseq_area.hpp"
+#include "platform/errno_keeper.hpp"
+#include "platform/thread_self.hpp"
+#include "stats/stats.hpp"
+
+extern "C" {
+__thread struct onspin_detail_slice onspin_detail_slice
+    __attribute__((tls_model("initial-exec"))) = {nullptr, 0};
+}
+
+namespace onspin::detail::slice {
+namespace {
+
+// Linux 7.0's ABI (include/uapi/linux/prctl.h, arch/x86 syscall table).
+constexpr int kPrSliceExtension = 79;
+constexpr int kPrSliceSet = 2;
+constexpr unsigned long kPrSliceEnable = 1;
+constexpr long kSysSliceYield = 471;
+
+__thread state tls_state = state::not_offered;
+
+state enable() noexcept {
+  if (!cfg().slice_ext) return state::off;
+  rseq::area *self = rseq::self_area();
+  // glibc 2.36 registers 32 bytes but says 20 in __rseq_size (the fields it
+  // knows): the kernel's AVAILABLE bit alone tells that offset 28 is kept.
+  if (self == nullptr) return state::no_rseq;
+  if (!(__atomic_load_n(&self->flags, __ATOMIC_RELAXED) & rseq::kSliceAvailable))
+    return state::not_offered;
+  if (prctl(kPrSliceExtension, kPrSliceSet, kPrSliceEnable, 0, 0) != 0) return state::refused;
+  return state::on;
+}
+
+void thread_entered(uint32_t, uint32_t) noexcept { thread_started(); }
+
+} // namespace
+
+void thread_started() noexcept {
+  const errno_keeper keep_errno;
+  tls_state = enable();
+  if (tls_state == state::on) {
+    onspin_detail_slice.request = &rseq::self_area()->slice_ctrl.request;
+  } else {
+    // Locks held now were counted, if at all, under the old setting.
+    onspin_detail_slice.request = nullptr;
+    onspin_detail_slice.depth = 0;
+  }
+}
+
+state thread_state() noexcept {
+  self_key(); // a thread that never locked enables it now
+  return tls_state;
+}
+
+const char *describe(state s) noexcept {
+  switch (s) {
+  case state::on:
+    return "on: lock holders ask the kernel not to be preempted";
+  case state::off:
+    return "off (ONSPIN_SLICE_EXT=off)";
+  case state::no_rseq:
+    return "unavailable: glibc registered no rseq area";
+  case state::not_offered:
+    return "unavailable: the kernel does not offer it (Linux 7.0, or onspin's kernel/patches/0003)";
+  case state::refused:
+    return "unavailable: prctl(PR_RSEQ_SLICE_EXTENSION) refused it";
+  }
+  return "?";
+}
+
+} // namespace onspin::detail::slice
+
+namespace onspin::detail {
+// Runs beside the oracle layer's hooks (thread_self.hpp).
+constinit const identity_hooks identity_hooks_of_slice{nullptr, slice::thread_entered};
+} // namespace onspin::detail
+
+extern "C" void onspin_detail_slice_granted(void) {
+  using namespace onspin::detail;
+  const errno_keeper keep_errno;
+  count(stat::slice_grants);
+  // 1: the extension still ran, and the CPU goes to whoever waited for it.
+  if (syscall(slice::kSysSliceYield) == 1) count(stat::slice_yields);
+}
