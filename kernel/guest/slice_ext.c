@@ -11,6 +11,7 @@
  * waker counts its runs, so the holder can tell whether it lost its CPU. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -93,10 +94,27 @@ static void *waker(void *arg) {
   return NULL;
 }
 
+/* ---- a thread on CPU 0 that sends rseq membarrier IPIs on demand ---- */
+
+static atomic_int ipi_wanted, ipi_sent, ipi_stop;
+
+static void *ipi_sender(void *arg) {
+  (void)arg;
+  pin(0);
+  while (!atomic_load(&ipi_stop)) {
+    if (atomic_exchange(&ipi_wanted, 0)) {
+      syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0);
+      atomic_store(&ipi_sent, 1);
+    }
+  }
+  return NULL;
+}
+
 /* ---- the holder's rounds, run on CPU 1 beside the waker ---- */
 
 struct round {
   int granted;            /* the kernel cleared request */
+  int granted_after_ipi;  /* still granted once a membarrier IPI came back */
   long yield_rc;          /* rseq_slice_yield()'s answer, or -2 */
   int waker_ran_in_grant; /* the waker ran between the grant and its end */
   int waker_ran_after;    /* ... or by the time the ending call returned */
@@ -107,8 +125,9 @@ struct round {
 /* Sets `request` and spins until the kernel grants (it clears request), for
  * at most 100 ms; then overruns if asked, and ends the grant with
  * rseq_slice_yield() or, if asked, with another system call. */
-static struct round grant_round(struct rseq_view *self, int overrun_ms, int other_syscall) {
-  struct round r = {0, -2, 0, 0, 0, 0};
+static struct round grant_round(struct rseq_view *self, int overrun_ms, int other_syscall,
+                                int ipi) {
+  struct round r = {0, 0, -2, 0, 0, 0, 0};
   store_u8(&self->slice_ctrl.request, 1);
   const uint64_t deadline = now_ns() + 100000000u;
   while (load_u8(&self->slice_ctrl.request) && now_ns() < deadline) {
@@ -122,6 +141,14 @@ static struct round grant_round(struct rseq_view *self, int overrun_ms, int othe
   const unsigned at_grant = atomic_load(&waker_runs);
   r.granted = 1;
   r.flags_at_grant = load_u32(&self->flags);
+  if (ipi) { /* an IPI's return to user space is no switch: the grant goes on */
+    atomic_store(&ipi_sent, 0);
+    atomic_store(&ipi_wanted, 1);
+    const uint64_t until = now_ns() + 20000000u;
+    while (!atomic_load(&ipi_sent) && now_ns() < until) {
+    }
+    r.granted_after_ipi = atomic_load(&ipi_sent) && load_u8(&self->slice_ctrl.granted);
+  }
   if (overrun_ms > 0) {
     const uint64_t end = now_ns() + (uint64_t)overrun_ms * 1000000u;
     while (now_ns() < end) {
@@ -138,10 +165,11 @@ static struct round grant_round(struct rseq_view *self, int overrun_ms, int othe
 }
 
 struct holder_job {
-  int rounds, overrun_ms, other_syscall, enable;
+  int rounds, overrun_ms, other_syscall, enable, ipi;
   /* Counts over the granted rounds. "clean": rseq_slice_yield() returned 1,
    * the waker did not run before it and did by its return. */
-  int granted, yielded_in_grant, clean, waker_silent, waker_ran_after, ctrl_zeroed;
+  int granted, yielded_in_grant, clean, waker_silent, waker_ran_after, ctrl_zeroed,
+      kept_through_ipi;
   uint32_t flags_at_grant;
 };
 
@@ -155,11 +183,12 @@ static void *holder(void *arg) {
     exit(2);
   }
   for (int i = 0; i < j->rounds; ++i) {
-    struct round r = grant_round(self, j->overrun_ms, j->other_syscall);
+    struct round r = grant_round(self, j->overrun_ms, j->other_syscall, j->ipi);
     if (!r.granted) continue;
     ++j->granted;
     j->flags_at_grant = r.flags_at_grant;
     if (r.yield_rc == 1) ++j->yielded_in_grant;
+    if (r.granted_after_ipi && r.yield_rc == 1) ++j->kept_through_ipi;
     if (r.yield_rc == 1 && !r.waker_ran_in_grant && r.waker_ran_after) ++j->clean;
     if (!r.waker_ran_in_grant) ++j->waker_silent;
     if (r.waker_ran_after) ++j->waker_ran_after;
@@ -321,6 +350,24 @@ static void check_grants(void) {
   check(s.waker_ran_after == s.granted, "getppid() ended the grant and rescheduled");
   check(s.ctrl_zeroed == s.granted, "... and zeroed slice_ctrl");
   check(slice_yield() == 0, "rseq_slice_yield() without a grant returns 0");
+
+  printf("membarrier(PRIVATE_EXPEDITED_RSEQ) IPIs from CPU 0 during grants:\n");
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) != 0) {
+    printf("  cannot register for rseq membarriers: %s\n", strerror(errno));
+    check(0, "membarrier registration");
+  } else {
+    pthread_t sender;
+    pthread_create(&sender, NULL, ipi_sender, NULL);
+    struct holder_job m = {.rounds = 20, .enable = 1, .ipi = 1};
+    run_holder(&m);
+    atomic_store(&ipi_stop, 1);
+    pthread_join(sender, NULL);
+    printf("  %d of %d granted; still granted after the IPI and yielded inside it in %d\n",
+           m.granted, m.rounds, m.kept_through_ipi);
+    check(m.kept_through_ipi >= 1,
+          "an IPI that switches nothing leaves the grant running (>= 1 round)");
+    check(m.ctrl_zeroed == m.granted, "every grant still ended with slice_ctrl zeroed");
+  }
 
   printf("request set without enabling the extension:\n");
   struct holder_job n = {.rounds = 5, .enable = 0};

@@ -11,6 +11,7 @@
 #include "platform/clock.hpp"
 #include "platform/futex.hpp"
 #include "platform/thread_self.hpp"
+#include "slice/slice_ext.hpp"
 #include "stats/stats.hpp"
 
 namespace onspin::detail {
@@ -373,7 +374,10 @@ int unlock_slow(onspin_mutex_t *m) noexcept {
   // still ours, and the lock is handed over only if one woke: a marker set
   // first, with nobody to take it, could not be taken back without touching
   // a lock that someone may have taken and freed in the meantime.
-  if (!(kind & kKindShared) && handoff_due(m) && futex_wake(&m->word, 1, shared) == 1) {
+  // Nor under a time slice extension: the wake-up's system call would hand
+  // our CPU away on entry, with the lock still reserved.
+  if (!(kind & kKindShared) && !slice::granted() && handoff_due(m) &&
+      futex_wake(&m->word, 1, shared) == 1) {
     // The reservation's grace runs from now (we may have been preempted
     // since handoff_due read the clock).
     std::atomic_ref<uint32_t>(m->fair_at).store(fair_clock_us(), relaxed);

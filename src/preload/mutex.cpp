@@ -49,6 +49,7 @@ constexpr uint32_t kKindsNotPlain = kKindShared | kKindRobust;
   if (!__libc_single_threaded || (kind & kKindsNotPlain)) return false;
   if (word(m).load(std::memory_order_relaxed) != 0) return false;
   word(m).store(self_key(), std::memory_order_relaxed);
+  slice::hold(); // every path counts, or a trylock and an unlock here would not pair
   return true;
 }
 
@@ -56,6 +57,7 @@ constexpr uint32_t kKindsNotPlain = kKindShared | kKindRobust;
   if (!__libc_single_threaded || (kind & kKindsNotPlain) || is_recursive(kind)) return false;
   if (word(m).load(std::memory_order_relaxed) != self_key()) return false;
   word(m).store(0, std::memory_order_release);
+  slice::release();
   return true;
 }
 

@@ -46,12 +46,18 @@ void thread_entered(uint32_t, uint32_t) noexcept { thread_started(); }
 void thread_started() noexcept {
   const errno_keeper keep_errno;
   tls_state = enable();
+  // A new thread holds nothing. A fork child's thread starts afresh too: of
+  // the locks its parent's thread held, it may never release some (a
+  // process-shared lock stays the parent's), and a count that cannot return
+  // to zero would keep its request raised for good. Locks it does release
+  // then find the count at zero and leave it there.
+  onspin_detail_slice.depth = 0;
   if (tls_state == state::on) {
-    onspin_detail_slice.request = &rseq::self_area()->slice_ctrl.request;
+    unsigned char *request = &rseq::self_area()->slice_ctrl.request;
+    __atomic_store_n(request, 0, __ATOMIC_RELAXED);
+    onspin_detail_slice.request = request;
   } else {
-    // Locks held now were counted, if at all, under the old setting.
     onspin_detail_slice.request = nullptr;
-    onspin_detail_slice.depth = 0;
   }
 }
 

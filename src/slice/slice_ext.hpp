@@ -26,6 +26,13 @@ namespace onspin::detail::slice {
 #endif
 }
 
+// Whether the kernel granted this thread an extension that still runs: its
+// next system call gives the CPU away on entry.
+[[gnu::always_inline]] inline bool granted() noexcept {
+  const unsigned char *request = onspin_detail_slice.request;
+  return request != nullptr && __atomic_load_n(request + 1, __ATOMIC_RELAXED) != 0;
+}
+
 // What `onspin status` says of the extension for this process.
 enum class state : uint8_t {
   on,          // the kernel offers it and this thread enabled it
