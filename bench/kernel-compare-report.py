@@ -10,6 +10,7 @@ import statistics
 import sys
 
 SCENARIOS = {
+    "t1-uncontended": "1 thread, empty sections: the uncontended lock and unlock",
     "t2-cs100": "2 threads on 2 CPUs, 100 ns sections",
     "t8-cs100": "8 threads on 2 CPUs (oversubscribed), 100 ns sections",
     "t2-multimodal": "2 threads on 2 CPUs, multi-modal sections (98% 100 ns, 2% 50 us)",

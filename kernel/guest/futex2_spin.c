@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest_check.h"
+
 #ifndef SYS_futex_wait
 #define SYS_futex_wait 455
 #endif
@@ -25,26 +27,6 @@
 #define F2_PRIVATE 128
 #define F2_SPIN 0x40
 #define WAITERS 0x80000000u
-
-static int failures;
-
-static void check(int ok, const char *what) {
-  printf("  %s: %s\n", ok ? "ok  " : "FAIL", what);
-  if (!ok) ++failures;
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  sched_setaffinity(0, sizeof set, &set);
-}
 
 /* futex_wait with FUTEX2_SPIN; returns 0 or an errno value. A relative
  * timeout in ms, or 0 for none. */

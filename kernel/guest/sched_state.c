@@ -17,30 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest_check.h"
 #include "rseq_view.h"
-
-static int failures;
-
-static void check(int ok, const char *what) {
-  printf("  %s: %s\n", ok ? "ok  " : "FAIL", what);
-  if (!ok) ++failures;
-}
-
-static void pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) {
-    perror("sched_setaffinity");
-    exit(2);
-  }
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Share of readings of *flags over `ms` milliseconds with `bit` set. */
 static double bit_share(const uint32_t *flags, uint32_t bit, int ms) {

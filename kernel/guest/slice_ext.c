@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest_check.h"
 #include "rseq_view.h"
 
 #define PR_RSEQ_SLICE_EXTENSION 79
@@ -35,29 +36,6 @@
 #define RSEQ_FLAG_UNREGISTER 1
 #define RSEQ_FLAG_SLICE_EXT_DEFAULT_ON 2
 #define SLICE_NSEC_FILE "/sys/kernel/debug/rseq/slice_ext_nsec"
-
-static int failures;
-
-static void check(int ok, const char *what) {
-  printf("  %s: %s\n", ok ? "ok  " : "FAIL", what);
-  if (!ok) ++failures;
-}
-
-static void pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) {
-    perror("sched_setaffinity");
-    exit(2);
-  }
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static long slice_prctl(unsigned long op, unsigned long arg3, unsigned long arg4) {
   return prctl(PR_RSEQ_SLICE_EXTENSION, op, arg3, arg4, 0);
