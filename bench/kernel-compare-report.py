@@ -75,8 +75,8 @@ def main():
             print("| lock | throughput vs futex | CPU/acq vs futex | syscalls/acq "
                   "| context switches/acq | contended/acq | spin got it/acq "
                   "| owner-off stops/acq | cap stops/acq | yields to a preempted owner /1000 acq "
-                  "| grants /1000 acq |")
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+                  "| grants /1000 acq | holder stalls /1000 acq |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for lock in locks:
                 ratio, cpu, cols = [], [], collections.defaultdict(list)
                 for k in keys:
@@ -90,8 +90,10 @@ def main():
                     for c in ("syscalls_per_acq", "ctx_switches_per_acq", "contended_per_acq",
                               "spin_acquired_per_acq", "owner_off_per_acq",
                               "budget_stop_per_acq", "preempted_yields_per_kacq",
-                              "slice_grants_per_kacq"):
+                              "slice_grants_per_kacq", "holder_stalls_per_kacq"):
                         v = r[lock].get(c, "-")
+                        if c == "holder_stalls_per_kacq" and r[lock].get("stall_ns", "0") == "0":
+                            v = "-"
                         if v != "-":
                             cols[c].append(float(v))
                 onspin = lock not in ("pi",)
@@ -103,6 +105,8 @@ def main():
                     cells.append(spread(cols[c], lambda v: f"{v:.3f}") if onspin else "-")
                 for c in ("preempted_yields_per_kacq", "slice_grants_per_kacq"):
                     cells.append(spread(cols[c], lambda v: f"{v:.1f}") if onspin else "-")
+                # Counted by contend itself, for every lock, where --stall-ns is given.
+                cells.append(spread(cols["holder_stalls_per_kacq"], lambda v: f"{v:.2f}"))
                 print(f"| {LOCKS[lock]} | " + " | ".join(cells) + " |")
             print()
 

@@ -4,7 +4,7 @@
 // running this once per oracle; the bpf tests and benchmarks do that.
 //
 //   contend --lock onspin|pthread|pi --threads N --inside NS --outside NS --seconds S
-//           [--sleep-inside NS] [--long-ns NS] [--noisy P]
+//           [--sleep-inside NS] [--long-ns NS] [--noisy P] [--stall-ns NS]
 //
 // --lock pi is a priority-inheritance futex mutex (bench/common/pi_mutex.hpp),
 // whose waiters the kernel queues and spins for.
@@ -15,6 +15,9 @@
 // multi-modal section length.
 // --noisy runs P busy-looping processes beside the threads for the run:
 // noisy neighbours, which preempt lock holders.
+// --stall-ns counts critical sections that lasted longer than NS from the
+// acquisition to the release: with NS well above the section's own length,
+// holders that lost their CPU inside the section (two clock reads a section).
 //
 // Prints one line of key=value pairs: acquisitions per second, CPU time
 // (user+sys), system calls (onspin and pi), context switches and onspin's
@@ -64,7 +67,7 @@ long context_switches() {
 int usage(const char *argv0) {
   std::fprintf(stderr,
                "usage: %s --lock onspin|pthread|pi --threads N --inside NS --outside NS "
-               "--seconds S [--sleep-inside NS] [--long-ns NS] [--noisy P]\n",
+               "--seconds S [--sleep-inside NS] [--long-ns NS] [--noisy P] [--stall-ns NS]\n",
                argv0);
   return 1;
 }
@@ -98,7 +101,8 @@ void stop_noise(const std::vector<pid_t> &kids) {
 
 int main(int argc, char **argv) {
   std::string lock = "onspin";
-  long threads = 4, inside = 1000, outside = 1000, sleep_inside = 0, long_ns = 0, noisy = 0;
+  long threads = 4, inside = 1000, outside = 1000, sleep_inside = 0, long_ns = 0, noisy = 0,
+       stall_ns = 0;
   double seconds = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
@@ -123,6 +127,8 @@ int main(int argc, char **argv) {
       long_ns = static_cast<long>(v);
     else if (k == "--noisy")
       noisy = static_cast<long>(v);
+    else if (k == "--stall-ns")
+      stall_ns = static_cast<long>(v);
     else
       return usage(argv[0]);
   }
@@ -141,6 +147,7 @@ int main(int argc, char **argv) {
   if (use_onspin) onspin_oracle_name(); // choose (and load) the oracle before timing
   std::atomic<bool> stop{false};
   std::atomic<long> total{0};
+  std::atomic<long> stalls{0};
   std::atomic<int> inside_now{0};
   std::atomic<bool> violated{false};
   const std::vector<pid_t> noise = start_noise(noisy, static_cast<unsigned>(seconds) + 60);
@@ -169,9 +176,10 @@ int main(int argc, char **argv) {
   for (long t = 0; t < threads; ++t)
     ts.emplace_back([&] {
       const auto tid = static_cast<uint32_t>(gettid());
-      long n = 0;
+      long n = 0, stalled = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         lock_it(tid);
+        const auto held_at = stall_ns > 0 ? clk::now() : clk::time_point{};
         if (inside_now.fetch_add(1, std::memory_order_relaxed) != 0) violated = true;
         work(long_ns > 0 && n % 50 == 0 ? long_turns : in_turns);
         if (sleep_inside > 0 && n % 4 == 0) {
@@ -179,11 +187,13 @@ int main(int argc, char **argv) {
           nanosleep(&ts, nullptr);
         }
         inside_now.fetch_sub(1, std::memory_order_relaxed);
+        if (stall_ns > 0 && clk::now() - held_at > std::chrono::nanoseconds(stall_ns)) ++stalled;
         unlock_it(tid);
         work(out_turns);
         ++n;
       }
       total += n;
+      stalls += stalled;
     });
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
@@ -216,12 +226,12 @@ int main(int argc, char **argv) {
               "ctx_switches_per_acq=%.4f contended_per_acq=%.4f spin_acquired_per_acq=%.4f "
               "owner_off_per_acq=%.4f budget_stop_per_acq=%.4f noisy=%ld "
               "preempted_yields_per_kacq=%.2f slice_grants_per_kacq=%.2f "
-              "slice_yields_per_kacq=%.2f\n",
+              "slice_yields_per_kacq=%.2f stall_ns=%ld holder_stalls_per_kacq=%.2f\n",
               lock.c_str(), use_onspin ? onspin_oracle_name() : "-", threads, inside, outside,
               sleep_inside, long_ns, n / wall, cpu * 1e9 / n, (unsigned long long)s.contended,
               s.spin_ns / c, s.spin_stop_owner_off / c, s.futex_waits / n, syscalls, switches / n,
               s.contended / n, s.spin_acquired / n, s.spin_stop_owner_off / n,
               s.spin_stop_budget / n, noisy, s.yields * 1e3 / n, s.slice_grants * 1e3 / n,
-              s.slice_yields * 1e3 / n);
+              s.slice_yields * 1e3 / n, stall_ns, stalls.load() * 1e3 / n);
   return 0;
 }
