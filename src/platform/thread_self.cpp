@@ -110,7 +110,7 @@ bool is_self(uint32_t owner, bool robust, bool process_shared) noexcept {
   if (owner == (robust ? self_tid() : key)) return true;
   const uint64_t prev = tls_previous;
   if (process_shared || prev == 0 || owner == 0) return false;
-  const auto prev_tid = static_cast<uint32_t>(prev);
+  const uint32_t prev_tid = identity_tid(prev);
   if (owner != (robust ? prev_tid : static_cast<uint32_t>(prev >> 32))) return false;
   // The pre-fork TID is ours unless a thread of this process has it now.
   const int saved = errno;

@@ -37,7 +37,22 @@ uint32_t self_tid_copy() noexcept;
 // onspin_detail_identity: the oracle key (see above) cached with the TID it
 // belongs to: tid in the low half, key in the high half. A TID that differs
 // from the cached one means a new thread or a new process (a fork child's
-// forking thread).
+// forking thread). Bit 31 of the low half (kViaLibrary; TIDs stay below
+// PID_MAX_LIMIT, 2^22) makes the header's inline paths find no key, so that
+// every lock and unlock of the thread reaches the library; the library's own
+// paths mask it.
+constexpr uint32_t kViaLibrary = 1u << 31;
+
+inline uint32_t identity_tid(uint64_t id) noexcept {
+  return static_cast<uint32_t>(id) & ~kViaLibrary;
+}
+
+// Sends the calling thread's inline lock and unlock calls to the library,
+// or stops doing so, for the identity it has now.
+inline void route_via_library(bool on) noexcept {
+  onspin_detail_identity =
+      on ? onspin_detail_identity | kViaLibrary : onspin_detail_identity & ~uint64_t{kViaLibrary};
+}
 
 // The kernel-maintained TID of the calling thread: one %fs-relative load,
 // volatile so that it is never hoisted across a call to fork().
@@ -61,7 +76,7 @@ uint32_t self_key_slow(uint32_t tid) noexcept;
 inline uint32_t self_key() noexcept {
   const uint32_t tid = self_tid();
   const uint64_t id = onspin_detail_identity;
-  if (__builtin_expect(static_cast<uint32_t>(id) == tid, 1)) return static_cast<uint32_t>(id >> 32);
+  if (__builtin_expect(identity_tid(id) == tid, 1)) return static_cast<uint32_t>(id >> 32);
   return self_key_slow(tid);
 }
 
@@ -70,7 +85,7 @@ inline uint32_t self_key() noexcept {
 // tell the pre-fork identity after a fork.
 inline void note_identity() noexcept {
   const uint32_t tid = self_tid();
-  if (__builtin_expect(static_cast<uint32_t>(onspin_detail_identity) != tid, 0)) self_key_slow(tid);
+  if (__builtin_expect(identity_tid(onspin_detail_identity) != tid, 0)) self_key_slow(tid);
 }
 
 // The lock key of this thread for a robust or an ordinary lock.

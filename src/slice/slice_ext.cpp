@@ -11,12 +11,9 @@
 #include "platform/thread_self.hpp"
 #include "stats/stats.hpp"
 
-extern "C" {
-__thread struct onspin_detail_slice onspin_detail_slice
-    __attribute__((tls_model("initial-exec"))) = {nullptr, 0};
-}
-
 namespace onspin::detail::slice {
+
+__thread holder tls_holder __attribute__((tls_model("initial-exec"))) = {nullptr, 0};
 namespace {
 
 // Linux 7.0's ABI (include/uapi/linux/prctl.h, arch/x86 syscall table).
@@ -43,6 +40,13 @@ void thread_entered(uint32_t, uint32_t) noexcept { thread_started(); }
 
 } // namespace
 
+void attach(unsigned char *request) noexcept {
+  if (request != nullptr) __atomic_store_n(request, 0, __ATOMIC_RELAXED);
+  tls_holder.request = request;
+  tls_holder.depth = 0;
+  route_via_library(request != nullptr);
+}
+
 void thread_started() noexcept {
   const errno_keeper keep_errno;
   tls_state = enable();
@@ -51,14 +55,14 @@ void thread_started() noexcept {
   // process-shared lock stays the parent's), and a count that cannot return
   // to zero would keep its request raised for good. Locks it does release
   // then find the count at zero and leave it there.
-  onspin_detail_slice.depth = 0;
-  if (tls_state == state::on) {
-    unsigned char *request = &rseq::self_area()->slice_ctrl.request;
-    __atomic_store_n(request, 0, __ATOMIC_RELAXED);
-    onspin_detail_slice.request = request;
-  } else {
-    onspin_detail_slice.request = nullptr;
-  }
+  attach(tls_state == state::on ? &rseq::self_area()->slice_ctrl.request : nullptr);
+}
+
+void give_back() noexcept {
+  const errno_keeper keep_errno;
+  count(stat::slice_grants);
+  // 1: the extension still ran, and the CPU goes to whoever waited for it.
+  if (syscall(kSysSliceYield) == 1) count(stat::slice_yields);
 }
 
 state thread_state() noexcept {
@@ -88,11 +92,3 @@ namespace onspin::detail {
 // Runs beside the oracle layer's hooks (thread_self.hpp).
 constinit const identity_hooks identity_hooks_of_slice{nullptr, slice::thread_entered};
 } // namespace onspin::detail
-
-extern "C" void onspin_detail_slice_granted(void) {
-  using namespace onspin::detail;
-  const errno_keeper keep_errno;
-  count(stat::slice_grants);
-  // 1: the extension still ran, and the CPU goes to whoever waited for it.
-  if (syscall(slice::kSysSliceYield) == 1) count(stat::slice_yields);
-}

@@ -47,7 +47,7 @@ TEST(SliceExtHolder, ThreadsTurnItOnExactlyWhenTheKernelOffersIt) {
   std::printf("kernel offers the extension: %s; this thread: %s\n", kernel_offers() ? "yes" : "no",
               slice::describe(s));
   EXPECT_EQ(s == slice::state::on, kernel_offers() && allowed);
-  EXPECT_EQ(onspin_detail_slice.request != nullptr, s == slice::state::on);
+  EXPECT_EQ(slice::tls_holder.request != nullptr, s == slice::state::on);
   if (const char *expect = std::getenv("ONSPIN_EXPECT_SLICE_EXT")) {
     EXPECT_EQ(kernel_offers(), std::strcmp(expect, "present") == 0);
   }

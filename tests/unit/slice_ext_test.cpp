@@ -8,8 +8,11 @@
 #include <cerrno>
 #include <gtest/gtest.h>
 #include <onspin/onspin.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
+#include "slice/slice_ext.hpp"
 #include "support/test_support.hpp"
 
 extern "C" {
@@ -20,6 +23,8 @@ int outline_unlock(onspin_mutex_t *m);
 
 namespace {
 
+namespace slice = onspin::detail::slice;
+
 // The calling thread's request/granted pair, installed for one test.
 struct fake_slice_ctrl {
   unsigned char bytes[2] = {0, 0};
@@ -27,13 +32,9 @@ struct fake_slice_ctrl {
     onspin_mutex_t warm = ONSPIN_MUTEX_INITIALIZER; // the thread's identity first
     onspin_mutex_lock(&warm);
     onspin_mutex_unlock(&warm);
-    onspin_detail_slice.request = bytes;
-    onspin_detail_slice.depth = 0;
+    slice::attach(bytes);
   }
-  ~fake_slice_ctrl() {
-    onspin_detail_slice.request = nullptr;
-    onspin_detail_slice.depth = 0;
-  }
+  ~fake_slice_ctrl() { slice::attach(nullptr); }
   bool requested() const { return bytes[0] != 0; }
 };
 
@@ -60,7 +61,7 @@ TEST(SliceExt, RequestCoversFromFirstLockToLastUnlockOnEveryPath) {
   EXPECT_TRUE(ctrl.requested()) << "a failed trylock takes nothing";
   ASSERT_EQ(onspin_mutex_unlock(&a), 0);
   EXPECT_FALSE(ctrl.requested());
-  EXPECT_EQ(onspin_detail_slice.depth, 0u);
+  EXPECT_EQ(slice::tls_holder.depth, 0u);
 }
 
 TEST(SliceExt, RecursiveAndErrorCheckingMutexesCountWhatTheyHold) {
@@ -79,12 +80,12 @@ TEST(SliceExt, RecursiveAndErrorCheckingMutexesCountWhatTheyHold) {
   onspin_mutex_t e;
   onspin_mutex_init(&e, &attr);
   EXPECT_EQ(onspin_mutex_unlock(&e), EPERM);
-  EXPECT_EQ(onspin_detail_slice.depth, 0u) << "a refused unlock releases nothing";
+  EXPECT_EQ(slice::tls_holder.depth, 0u) << "a refused unlock releases nothing";
   ASSERT_EQ(onspin_mutex_lock(&e), 0);
   EXPECT_EQ(onspin_mutex_lock(&e), EDEADLK);
   ASSERT_EQ(onspin_mutex_unlock(&e), 0);
   EXPECT_FALSE(ctrl.requested());
-  EXPECT_EQ(onspin_detail_slice.depth, 0u);
+  EXPECT_EQ(slice::tls_holder.depth, 0u);
 }
 
 TEST(SliceExt, ACondWaitLowersTheRequestWhileItSleeps) {
@@ -109,7 +110,7 @@ TEST(SliceExt, ACondWaitLowersTheRequestWhileItSleeps) {
   ASSERT_EQ(onspin_mutex_unlock(&m), 0);
   signaller.join();
   EXPECT_FALSE(ctrl.requested());
-  EXPECT_EQ(onspin_detail_slice.depth, 0u);
+  EXPECT_EQ(slice::tls_holder.depth, 0u);
 }
 
 TEST(SliceExt, AnUnlockWithoutAMatchingLockLeavesTheCountAlone) {
@@ -126,7 +127,7 @@ TEST(SliceExt, AnUnlockWithoutAMatchingLockLeavesTheCountAlone) {
   EXPECT_TRUE(ctrl.requested()) << "mine is still held";
   ASSERT_EQ(onspin_mutex_unlock(&mine), 0);
   EXPECT_FALSE(ctrl.requested());
-  EXPECT_EQ(onspin_detail_slice.depth, 0u);
+  EXPECT_EQ(slice::tls_holder.depth, 0u);
 }
 
 TEST(SliceExt, AGrantFoundAtTheLastUnlockIsCountedAndYielded) {
@@ -146,6 +147,40 @@ TEST(SliceExt, AGrantFoundAtTheLastUnlockIsCountedAndYielded) {
   ASSERT_EQ(onspin_mutex_lock(&a), 0);
   ASSERT_EQ(onspin_mutex_unlock(&a), 0);
   EXPECT_EQ(grants(), before + 1) << "no grant, no yield";
+}
+
+// A fork child's thread counts afresh, with its own rseq area or none: its
+// first lock, inline, must reach the library even though the identity it
+// inherited sends calls there for the parent's TID only.
+TEST(SliceExt, AForkChildOfAHolderStartsAfresh) {
+  fake_slice_ctrl ctrl;
+  onspin_mutex_t held = ONSPIN_MUTEX_INITIALIZER;
+  ASSERT_EQ(onspin_mutex_lock(&held), 0);
+  ASSERT_TRUE(ctrl.requested());
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    onspin_mutex_t fresh = ONSPIN_MUTEX_INITIALIZER;
+    int code = 0;
+    if (onspin_mutex_lock(&fresh) != 0)
+      code = 10;
+    else if (slice::tls_holder.request == ctrl.bytes)
+      code = 11; // still the parent's fake request
+    else if (slice::tls_holder.depth != (slice::tls_holder.request != nullptr ? 1u : 0u))
+      code = 12;
+    else if (onspin_mutex_unlock(&fresh) != 0 || slice::tls_holder.depth != 0)
+      code = 13;
+    else if (onspin_mutex_unlock(&held) != 0 || slice::tls_holder.depth != 0)
+      code = 14; // released what the parent held: nothing of the child's
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(ctrl.requested()) << "the parent still holds its lock";
+  ASSERT_EQ(onspin_mutex_unlock(&held), 0);
+  EXPECT_FALSE(ctrl.requested());
 }
 
 } // namespace

@@ -12,9 +12,10 @@
  * robust and recursive mutexes, a thread's first lock, a fork child's first)
  * calls into the library.
  *
- * A lock holder also asks the kernel not to preempt it (the rseq time slice
- * extension, where the kernel offers it): the helpers for that are shared
- * with the library, which uses them on its own paths.
+ * A thread whose every lock and unlock the library must see (a lock holder
+ * that asks the kernel not to preempt it, through the rseq time slice
+ * extension where the kernel offers it) finds no key here and calls the
+ * library: kernels without the extension pay nothing for it.
  *
  * What these definitions read is part of the library's ABI (soname 0): the
  * word (@0) and kind (@16) of onspin_mutex_t, and the onspin_detail_*
@@ -42,7 +43,9 @@ ONSPIN_API extern long onspin_detail_tid_offset;
 /* Per thread: the TID (low half) this thread last locked as, and its lock key
  * (high half; the TID as the root PID namespace sees it). A TID that differs
  * from the one at onspin_detail_tid_offset means a new thread or a fork child:
- * the library then works the key out again. */
+ * the library then works the key out again. The library may also set bit 31
+ * of the low half, which no TID has (they stay below 2^22): the inline paths
+ * then send every call to it. */
 ONSPIN_API extern __thread uint64_t onspin_detail_identity
     __attribute__((tls_model("initial-exec")));
 
@@ -51,56 +54,17 @@ ONSPIN_API extern __thread uint64_t onspin_detail_identity
 ONSPIN_API int onspin_detail_mutex_lock_slow(onspin_mutex_t *m, uint32_t key);
 ONSPIN_API int onspin_detail_mutex_trylock_slow(onspin_mutex_t *m, uint32_t key);
 ONSPIN_API int onspin_detail_mutex_unlock_slow(onspin_mutex_t *m);
-
-/* Per thread, for the rseq time slice extension (Linux 7.0's ABI): the
- * `request` byte of the thread's rseq area while the extension is on for the
- * thread, else 0; and how many onspin locks the thread holds. The first lock
- * sets the byte, the last unlock clears it. */
-struct onspin_detail_slice {
-  unsigned char *request;
-  uint32_t depth;
-};
-ONSPIN_API extern __thread struct onspin_detail_slice onspin_detail_slice
-    __attribute__((tls_model("initial-exec")));
-
-/* The last unlock found an extension granted: gives the CPU back. */
-ONSPIN_API void onspin_detail_slice_granted(void);
 #endif
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-/* Like the three functions below, the helpers are gnu_inline (never emitted:
- * a C inline definition with external linkage may not call static ones), and
- * always inlined, so they need no definition anywhere. */
+/* Like the three functions they serve, the helpers are gnu_inline (never
+ * emitted: a C inline definition with external linkage may not call static
+ * ones), and always inlined, so they need no definition anywhere. */
 #define ONSPIN_DETAIL_INLINE __inline__ __attribute__((__gnu_inline__))
 #define ONSPIN_DETAIL_HELPER                                                                       \
   ONSPIN_DETAIL_EXTERN ONSPIN_DETAIL_INLINE __attribute__((__always_inline__))
 /* extern in C++ too: clang warns about gnu_inline without it. */
 #define ONSPIN_DETAIL_EXTERN extern
-
-/* After a lock is taken. The kernel reads the byte only when it interrupts
- * this thread, so program order is all the ordering needed: the signal
- * fences keep the compiler from moving the stores across the section. */
-ONSPIN_DETAIL_HELPER void onspin_detail_slice_hold(void) {
-  unsigned char *request = onspin_detail_slice.request;
-  if (__builtin_expect(request != 0, 0) && onspin_detail_slice.depth++ == 0) {
-    __atomic_store_n(request, 1, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  }
-}
-
-/* After a lock is released. An unlock without a matching lock in this thread
- * (another thread's lock, or one taken before the extension was on) finds
- * the depth at 0 and leaves it there. `granted` is the byte after `request`. */
-ONSPIN_DETAIL_HELPER void onspin_detail_slice_release(void) {
-  unsigned char *request = onspin_detail_slice.request;
-  if (__builtin_expect(request != 0, 0) && onspin_detail_slice.depth != 0 &&
-      --onspin_detail_slice.depth == 0) {
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(request, 0, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(request + 1, __ATOMIC_RELAXED)) onspin_detail_slice_granted();
-  }
-}
 
 #if !defined(ONSPIN_NO_INLINE) && !defined(ONSPIN_BUILDING_LIBRARY)
 #define ONSPIN_INLINE_FAST_PATHS 1
@@ -133,19 +97,13 @@ ONSPIN_DETAIL_HELPER int onspin_detail_take(onspin_mutex_t *m, uint32_t *key) {
 
 ONSPIN_DETAIL_EXTERN ONSPIN_DETAIL_INLINE int onspin_mutex_lock(onspin_mutex_t *m) {
   uint32_t key = 0;
-  if (__builtin_expect(onspin_detail_take(m, &key), 1)) {
-    onspin_detail_slice_hold();
-    return 0;
-  }
+  if (__builtin_expect(onspin_detail_take(m, &key), 1)) return 0;
   return onspin_detail_mutex_lock_slow(m, key);
 }
 
 ONSPIN_DETAIL_EXTERN ONSPIN_DETAIL_INLINE int onspin_mutex_trylock(onspin_mutex_t *m) {
   uint32_t key = 0;
-  if (__builtin_expect(onspin_detail_take(m, &key), 1)) {
-    onspin_detail_slice_hold();
-    return 0;
-  }
+  if (__builtin_expect(onspin_detail_take(m, &key), 1)) return 0;
   return onspin_detail_mutex_trylock_slow(m, key);
 }
 
@@ -159,14 +117,12 @@ ONSPIN_DETAIL_EXTERN ONSPIN_DETAIL_INLINE int onspin_mutex_unlock(onspin_mutex_t
                          1)) {
       uint32_t expected = onspin_detail_key();
       /* Fails if someone sleeps on the word (WAITERS), if the caller does not
-       * own the lock, or if its key is not known yet. */
+       * own the lock, or if its key is not known yet or not given out here. */
       if (__builtin_expect(expected != 0 &&
                                __atomic_compare_exchange_n(&m->word, &expected, 0, 0,
                                                            __ATOMIC_RELEASE, __ATOMIC_RELAXED),
-                           1)) {
-        onspin_detail_slice_release();
+                           1))
         return 0;
-      }
     }
   }
   return onspin_detail_mutex_unlock_slow(m);
