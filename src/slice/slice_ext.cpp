@@ -88,6 +88,19 @@ const char *describe(state s) noexcept {
 
 } // namespace onspin::detail::slice
 
+// ABI: programs built with the headers of 7575866 to 750abec (0.2 before
+// the identity mark) read this variable in their inline paths and call this
+// function. With `request` always null they do nothing there; the mark sends
+// those paths here whenever the extension is on, so such programs count too.
+extern "C" {
+struct onspin_detail_slice_v0 {
+  unsigned char *request;
+  uint32_t depth;
+};
+ONSPIN_API __thread onspin_detail_slice_v0 onspin_detail_slice = {nullptr, 0};
+ONSPIN_API void onspin_detail_slice_granted(void) {}
+}
+
 namespace onspin::detail {
 // Runs beside the oracle layer's hooks (thread_self.hpp).
 constinit const identity_hooks identity_hooks_of_slice{nullptr, slice::thread_entered};

@@ -172,6 +172,13 @@ TEST(SliceExt, AForkChildOfAHolderStartsAfresh) {
       code = 13;
     else if (onspin_mutex_unlock(&held) != 0 || slice::tls_holder.depth != 0)
       code = 14; // released what the parent held: nothing of the child's
+    // With the extension on in the child, its new identity is marked again.
+    unsigned char child_bytes[2] = {0, 0};
+    slice::attach(child_bytes);
+    if (code == 0 && (onspin_mutex_lock(&fresh) != 0 || child_bytes[0] != 1))
+      code = 15;
+    else if (code == 0 && (onspin_mutex_unlock(&fresh) != 0 || child_bytes[0] != 0))
+      code = 16;
     _exit(code);
   }
   int status = 0;
@@ -180,6 +187,28 @@ TEST(SliceExt, AForkChildOfAHolderStartsAfresh) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_TRUE(ctrl.requested()) << "the parent still holds its lock";
   ASSERT_EQ(onspin_mutex_unlock(&held), 0);
+  EXPECT_FALSE(ctrl.requested());
+}
+
+// A fork child finds its parent's TID in the identity it inherited, marked:
+// the robust lock its forking thread held in the parent is still its own to
+// release (the atfork pattern), which needs the mark taken off the old TID.
+TEST(SliceExt, AForkChildReleasesTheRobustLockItsMarkedParentHeld) {
+  fake_slice_ctrl ctrl;
+  onspin_mutexattr_t attr;
+  onspin_mutexattr_init(&attr);
+  ASSERT_EQ(onspin_mutexattr_setrobust(&attr, ONSPIN_MUTEX_ROBUST), 0);
+  onspin_mutex_t m;
+  ASSERT_EQ(onspin_mutex_init(&m, &attr), 0);
+  ASSERT_EQ(onspin_mutex_lock(&m), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(onspin_mutex_unlock(&m) == 0 ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child could not release its copy of the lock";
+  ASSERT_EQ(onspin_mutex_unlock(&m), 0);
   EXPECT_FALSE(ctrl.requested());
 }
 
