@@ -12,9 +12,14 @@
  * The answer is a hint: a switch can happen right after the read, and on
  * some kernels some switches fire no event. Waiters bound their spins anyway.
  *
+ * Beside it, cpu_load[cpu] holds the length of each CPU's run queue (layout
+ * in oracle_abi.h), so that a waiter can tell whether another task waits
+ * for the CPU it spins on.
+ *
  * GPL: tp_btf programs may only be loaded with a GPL-compatible license.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -57,6 +62,49 @@ static __always_inline void retire_if_here(u32 tid, u32 here) {
   if (*(volatile u32 *)slot == here) *(volatile u32 *)slot = 0;
 }
 
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, u32);
+  __type(value, struct onspin_cpu_load);
+  __uint(max_entries, 1); /* the loader sets the number of possible CPUs */
+} cpu_load SEC(".maps");
+
+/* Copies the length of the run queue that p's scheduling entity names into
+ * cpu_load, if it changed: a store only when it did keeps the line where its
+ * readers have it. The queue is reached through p (se.cfs_rq->rq, kept with
+ * CONFIG_FAIR_GROUP_SCHED), because the per-CPU `runqueues` symbol needs
+ * CONFIG_KALLSYMS_ALL, which Debian's kernels leave out. Without group
+ * scheduling nothing is published, and waiters spin as they did before. */
+static __always_inline void publish_load(struct task_struct *p) {
+  if (!bpf_core_field_exists(((struct cfs_rq *)0)->rq) ||
+      !bpf_core_field_exists(((struct rq *)0)->cpu))
+    return;
+  struct cfs_rq *cfs = p->se.cfs_rq;
+  if (!cfs) return;
+  struct rq *rq = cfs->rq;
+  if (!rq) return;
+  u32 cpu = rq->cpu;
+  struct onspin_cpu_load *load = bpf_map_lookup_elem(&cpu_load, &cpu);
+  if (!load) return;
+  /* Since Linux 6.12 a fair task that blocks may stay queued, "delayed",
+   * until its lag is spent: counted in nr_running, it waits for nothing.
+   * Kernels that count them apart (cfs_rq.h_nr_runnable) let us leave them
+   * out; on the others a waiter may yield to nobody (a system call, and
+   * the quick return silences its next crowded yields). */
+  u32 queued = rq->nr_running;
+  if (bpf_core_field_exists(rq->cfs.h_nr_runnable) && bpf_core_field_exists(rq->cfs.h_nr_queued)) {
+    const u32 delayed = rq->cfs.h_nr_queued - rq->cfs.h_nr_runnable;
+    if (delayed < queued) queued -= delayed;
+  }
+  /* SCHED_IDLE tasks run only when nothing else would: no reason to yield. */
+  if (bpf_core_field_exists(rq->cfs.h_nr_idle)) {
+    const u32 idle = rq->cfs.h_nr_idle;
+    if (idle < queued) queued -= idle;
+  }
+  if (*(volatile u32 *)&load->queued != queued) *(volatile u32 *)&load->queued = queued;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(onspin_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
   const u32 here = bpf_get_smp_processor_id() + 1;
@@ -77,6 +125,34 @@ int BPF_PROG(onspin_switch, bool preempt, struct task_struct *prev, struct task_
     *last = next_tid;
   }
   publish(next_tid, here);
+  /* prev, if it blocked, has left this CPU's queue by now. */
+  publish_load(prev);
+  return 0;
+}
+
+/* The tracepoint fires once the task is on its new CPU's queue. */
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(onspin_wakeup, struct task_struct *p) {
+  publish_load(p);
+  return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(onspin_wakeup_new, struct task_struct *p) {
+  publish_load(p);
+  return 0;
+}
+
+/* The task still names its old CPU's queue; the balancer has taken it off
+ * that queue already (a waking task was on none). The new CPU's count is
+ * left to its next event, so it may read low for a moment: a waiter then
+ * spins as it would without this map. */
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(onspin_migrate, struct task_struct *p, int dest_cpu) {
+  /* A waking task (on no queue) changes no count, and its old queue's lock
+   * is not held: reading that count here could overwrite a newer one. */
+  if (!p->on_rq) return 0;
+  publish_load(p);
   return 0;
 }
 

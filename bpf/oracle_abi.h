@@ -24,4 +24,18 @@ struct onspin_chunk {
   unsigned int slot[ONSPIN_SLOTS_PER_CHUNK];
 };
 
+/*
+ * The cpu_load map: element `cpu` says how many tasks that CPU's run queue
+ * holds, the running one included (rq->nr_running), as of the last event
+ * that changed it and that the program sees (a switch on that CPU, a wake-up
+ * onto it, a migration away from it). A waiter that reads more than 1 for
+ * its own CPU is taking that CPU from a task that waits for it: the kernel's
+ * own spinners stop then (need_resched()). One cache line per CPU, so that
+ * CPUs updating their own counts do not share lines.
+ */
+struct onspin_cpu_load {
+  unsigned int queued;
+  unsigned int unused[15];
+};
+
 #endif

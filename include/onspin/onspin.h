@@ -336,7 +336,7 @@ struct onspin_stats {
   uint64_t cond_waits;          /* condition waits started */
   uint64_t cond_requeues;       /* always 0: broadcast no longer requeues (kept for the ABI) */
   /* Added in 0.2 (see onspin_stats_read). */
-  uint64_t yields; /* sched_yield calls while the owner waited for a CPU (bpf, rseq oracles) */
+  uint64_t yields; /* sched_yield calls: the owner waited for a CPU, or a task for ours */
   /* Since 0.2, the rseq time slice extension (ONSPIN_SLICE_EXT): */
   uint64_t slice_grants; /* last unlocks that found an extension granted */
   uint64_t slice_yields; /* ... and gave the CPU back inside it */

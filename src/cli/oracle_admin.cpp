@@ -46,7 +46,8 @@ bool set_owner(const char *path, gid_t gid, mode_t mode, std::string *err) {
 }
 
 bool remove_pins(std::string *err) {
-  for (const char *p : {bpf::kPinSwitch, bpf::kPinExit, bpf::kPinRootTid, bpf::kPinMap})
+  for (const char *p : {bpf::kPinSwitch, bpf::kPinExit, bpf::kPinWakeup, bpf::kPinWakeupNew,
+                        bpf::kPinMigrate, bpf::kPinRootTid, bpf::kPinCpuLoad, bpf::kPinMap})
     if (unlink(p) != 0 && errno != ENOENT)
       return fail(err, std::string("cannot remove ") + p + ": " + errno_text(errno));
   if (rmdir(bpf::kPinDir) != 0 && errno != ENOENT)
@@ -78,7 +79,10 @@ bool install(const std::string &group, std::string *err) {
     onspin_oracle *s;
     ~cleanup() { onspin_oracle__destroy(s); } // the pins keep everything alive
   } guard{skel};
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail(err, "cannot count the possible CPUs: " + errno_text(cpus));
   int e = bpf_map__set_max_entries(skel->maps.on_cpu, bpf::chunks_for_pid_max());
+  if (!e) e = bpf_map__set_max_entries(skel->maps.cpu_load, static_cast<uint32_t>(cpus));
   if (!e) e = onspin_oracle__load(skel);
   if (e)
     return fail(err, "loading the eBPF programs failed (" + errno_text(e) +
@@ -90,8 +94,12 @@ bool install(const std::string &group, std::string *err) {
   if (mkdir(bpf::kPinDir, 0750) != 0 && errno != EEXIST)
     return fail(err, std::string("cannot create ") + bpf::kPinDir + ": " + errno_text(errno));
   if ((e = bpf_map__pin(skel->maps.on_cpu, bpf::kPinMap)) ||
+      (e = bpf_map__pin(skel->maps.cpu_load, bpf::kPinCpuLoad)) ||
       (e = bpf_link__pin(skel->links.onspin_switch, bpf::kPinSwitch)) ||
       (e = bpf_link__pin(skel->links.onspin_exit, bpf::kPinExit)) ||
+      (e = bpf_link__pin(skel->links.onspin_wakeup, bpf::kPinWakeup)) ||
+      (e = bpf_link__pin(skel->links.onspin_wakeup_new, bpf::kPinWakeupNew)) ||
+      (e = bpf_link__pin(skel->links.onspin_migrate, bpf::kPinMigrate)) ||
       (e = bpf_program__pin(skel->progs.onspin_root_tid, bpf::kPinRootTid))) {
     std::string ignored;
     remove_pins(&ignored);
@@ -99,7 +107,8 @@ bool install(const std::string &group, std::string *err) {
   }
   // Frozen: the program still writes the map, no process can through the
   // syscall or a writable mapping, so no user can forge another's state.
-  if (bpf_map_freeze(bpf_map__fd(skel->maps.on_cpu)) != 0) {
+  if (bpf_map_freeze(bpf_map__fd(skel->maps.on_cpu)) != 0 ||
+      bpf_map_freeze(bpf_map__fd(skel->maps.cpu_load)) != 0) {
     std::string ignored;
     remove_pins(&ignored);
     return fail(err, "freezing the map failed: " + errno_text(errno));
@@ -107,9 +116,13 @@ bool install(const std::string &group, std::string *err) {
   // The group may open the map (read-write opens are what mmap needs; the
   // freeze makes them read-only in effect) and run the root-TID program.
   // Links stay root's: whoever holds a link could detach the programs.
-  return set_owner(bpf::kPinDir, gid, 0750, err) && set_owner(bpf::kPinMap, gid, 0660, err) &&
-         set_owner(bpf::kPinRootTid, gid, 0660, err) && set_owner(bpf::kPinSwitch, 0, 0600, err) &&
-         set_owner(bpf::kPinExit, 0, 0600, err);
+  if (!set_owner(bpf::kPinDir, gid, 0750, err) || !set_owner(bpf::kPinMap, gid, 0660, err) ||
+      !set_owner(bpf::kPinCpuLoad, gid, 0660, err) || !set_owner(bpf::kPinRootTid, gid, 0660, err))
+    return false;
+  for (const char *link :
+       {bpf::kPinSwitch, bpf::kPinExit, bpf::kPinWakeup, bpf::kPinWakeupNew, bpf::kPinMigrate})
+    if (!set_owner(link, 0, 0600, err)) return false;
+  return true;
 }
 
 } // namespace

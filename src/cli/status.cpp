@@ -118,7 +118,19 @@ int print_status() {
   if (kind == oracle_kind::bpf || kind == oracle_kind::rseq)
     std::printf("preempted:  waiters %s while the owner is preempted (ONSPIN_PREEMPTED); "
                 "a blocked owner sends them to sleep\n",
-                onspin::detail::preempted_name(onspin::detail::cfg().on_preempted));
+                onspin::detail::action_name(onspin::detail::cfg().on_preempted));
+  // bpf also publishes each CPU's run queue length.
+  if (kind == oracle_kind::bpf) {
+    if (o.cpu_load == nullptr)
+      std::printf("crowded:    not told (the pinned install has no cpu_load map that this "
+                  "process can open: an older install? reinstall with: onspin oracle install)\n");
+    else if (onspin::detail::rseq::self_area() == nullptr)
+      std::printf("crowded:    not told (no rseq area: a waiter cannot read its CPU number)\n");
+    else
+      std::printf("crowded:    waiters %s while another task waits for their CPU "
+                  "(ONSPIN_CROWDED); run queue lengths of %u CPUs published\n",
+                  onspin::detail::action_name(onspin::detail::cfg().on_crowded), o.cpus);
+  }
   // The owner's side: rseq time slice extension (ONSPIN_SLICE_EXT).
   std::printf("slice ext:  %s\n",
               onspin::detail::slice::describe(onspin::detail::slice::thread_state()));

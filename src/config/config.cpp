@@ -54,8 +54,10 @@ config load() noexcept {
     complain("ONSPIN_SPIN_NS", v, "whole nanoseconds from 0 to 100000000", "10000");
   if (const char *v = std::getenv("ONSPIN_SPINNERS"); v && !parse_uint(v, 1, 4096, &c.max_spinners))
     complain("ONSPIN_SPINNERS", v, "a whole number from 1 to 4096", "max(1, CPUs - 1)");
-  if (const char *v = std::getenv("ONSPIN_PREEMPTED"); v && !parse_preempted(v, &c.on_preempted))
+  if (const char *v = std::getenv("ONSPIN_PREEMPTED"); v && !parse_action(v, &c.on_preempted))
     complain("ONSPIN_PREEMPTED", v, "yield, sleep, spin", "yield");
+  if (const char *v = std::getenv("ONSPIN_CROWDED"); v && !parse_action(v, &c.on_crowded))
+    complain("ONSPIN_CROWDED", v, "yield, sleep, spin", "yield");
   if (const char *v = std::getenv("ONSPIN_SLICE_EXT"); v && !parse_slice_ext(v, &c.slice_ext))
     complain("ONSPIN_SLICE_EXT", v, "auto, off", "auto");
   if (const char *v = std::getenv("ONSPIN_STATS")) {
@@ -75,25 +77,25 @@ config load() noexcept {
 
 } // namespace
 
-const char *preempted_name(preempted_action a) noexcept {
+const char *action_name(waiter_action a) noexcept {
   switch (a) {
-  case preempted_action::yield:
+  case waiter_action::yield:
     return "yield";
-  case preempted_action::sleep:
+  case waiter_action::sleep:
     return "sleep";
-  case preempted_action::spin:
+  case waiter_action::spin:
     return "spin";
   }
   return "?";
 }
 
-bool parse_preempted(const char *text, preempted_action *out) noexcept {
+bool parse_action(const char *text, waiter_action *out) noexcept {
   static const struct {
     const char *name;
-    preempted_action value;
-  } names[] = {{"yield", preempted_action::yield},
-               {"sleep", preempted_action::sleep},
-               {"spin", preempted_action::spin}};
+    waiter_action value;
+  } names[] = {{"yield", waiter_action::yield},
+               {"sleep", waiter_action::sleep},
+               {"spin", waiter_action::spin}};
   for (const auto &n : names) {
     if (std::strcmp(text, n.name) == 0) {
       *out = n.value;

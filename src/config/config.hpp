@@ -9,16 +9,18 @@ namespace onspin::detail {
 enum class oracle_request { auto_, bpf, rseq, futex2_spin, budget, none };
 
 // What a waiter does while the oracle says the owner is preempted (off its
-// CPU but runnable), where the oracle can tell that from blocked.
-enum class preempted_action { yield, sleep, spin };
-const char *preempted_name(preempted_action a) noexcept;
+// CPU but runnable), where the oracle can tell that from blocked; and while
+// the owner runs but another task waits for the waiter's own CPU.
+enum class waiter_action { yield, sleep, spin };
+const char *action_name(waiter_action a) noexcept;
 
 struct config {
   oracle_request oracle = oracle_request::auto_;
   uint32_t spin_cap_ns = 10000; // ONSPIN_SPIN_NS: the longest any spin lasts
   uint32_t max_spinners = 1;    // ONSPIN_SPINNERS: concurrent spinners per lock
-  preempted_action on_preempted = preempted_action::yield; // ONSPIN_PREEMPTED
-  bool print_stats = false; // ONSPIN_STATS=1: statistics to stderr at exit
+  waiter_action on_preempted = waiter_action::yield; // ONSPIN_PREEMPTED
+  waiter_action on_crowded = waiter_action::yield;   // ONSPIN_CROWDED
+  bool print_stats = false;                          // ONSPIN_STATS=1: statistics to stderr at exit
   // ONSPIN_SLICE_EXT=auto|off: lock holders ask for the rseq time slice
   // extension where the kernel offers it (auto), or never (off).
   bool slice_ext = true;
@@ -33,7 +35,7 @@ void set_stats_printer(void (*print)()) noexcept;
 // Parsers for one variable's text, exposed for the unit tests. They return
 // false on a bad value and leave *out unchanged.
 bool parse_oracle(const char *text, oracle_request *out) noexcept;
-bool parse_preempted(const char *text, preempted_action *out) noexcept;
+bool parse_action(const char *text, waiter_action *out) noexcept;
 bool parse_slice_ext(const char *text, bool *out) noexcept;
 bool parse_uint(const char *text, uint32_t min, uint32_t max, uint32_t *out) noexcept;
 

@@ -174,7 +174,9 @@ bool spin_for_lock(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool 
     if (seen == look::owner_preempted && clock.yields < plan.max_yields && !deadline_passed(when)) {
       ++clock.yields;
       count(stat::yields);
+      const uint64_t before = now_ns();
       sched_yield();
+      note_yield(now_ns() - before);
       seen = look_once(m, plan, key, sleeper, result);
       spun = false;
       continue;

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "oracle/rseq/registry.hpp"
+#include "oracle/rseq/rseq_area.hpp"
 
 namespace onspin::detail {
 
@@ -22,6 +23,8 @@ enum class owner_state : uint8_t { off, on, preempted, unknown };
 
 // The bpf map's value for a runnable thread off its CPU (bpf/oracle_abi.h).
 constexpr uint32_t kSlotPreempted = 0x80000000u;
+// cpu_load's stride in words: one cache line per CPU (bpf/oracle_abi.h).
+constexpr uint32_t kCpuLoadStride = 16;
 
 enum class oracle_kind : uint8_t {
   none,   // never spin: a plain futex mutex
@@ -43,6 +46,10 @@ struct oracle {
   // The process is in a child PID namespace and ordinary locks' keys are
   // root TIDs; robust locks' keys (namespace TIDs) are then not the map's.
   bool root_keys = false;
+  // bpf: each CPU's run queue length, every kCpuLoadStride words (null if
+  // the install publishes none).
+  const uint32_t *cpu_load = nullptr;
+  uint32_t cpus = 0;
 };
 
 // The process's oracle, chosen at the first call from ONSPIN_ORACLE.
@@ -87,6 +94,19 @@ inline owner_state owner_on_cpu(const oracle &o, oracle_kind how, uint32_t owner
   default:
     return owner_state::unknown;
   }
+}
+
+// Whether another task waits for the calling thread's CPU, as far as the
+// bpf program saw: a spinner there takes the CPU from it. False where no run
+// queue lengths are published. The CPU number is the one the kernel keeps in
+// the thread's rseq area.
+inline bool own_cpu_crowded(const oracle &o) noexcept {
+  if (o.cpu_load == nullptr) return false;
+  const rseq::area *self = rseq::self_area();
+  if (self == nullptr) return false;
+  const uint32_t cpu = __atomic_load_n(&self->cpu_id, __ATOMIC_RELAXED);
+  if (cpu >= o.cpus) return false; // also RSEQ_CPU_ID_UNINITIALIZED
+  return __atomic_load_n(&o.cpu_load[cpu * kCpuLoadStride], __ATOMIC_RELAXED) > 1;
 }
 
 } // namespace onspin::detail

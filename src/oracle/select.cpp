@@ -66,6 +66,8 @@ bool try_bpf(const char *request) {
   the_oracle.slots = bpf_view.slots;
   the_oracle.entries = bpf_view.entries;
   the_oracle.root_keys = bpf_view.root_keys;
+  the_oracle.cpu_load = bpf_view.cpu_load;
+  the_oracle.cpus = bpf_view.cpus;
   std::snprintf(reason_text, sizeof reason_text, "%.300s: bpf oracle %s", request, why);
   the_oracle.kind.store(oracle_kind::bpf, std::memory_order_release);
   return true;
@@ -159,6 +161,8 @@ oracle_kind shared_lock_policy() noexcept {
         if (in_child_pid_namespace() || !bpf::open(&bpf_view, why, sizeof why)) return;
         the_oracle.slots = bpf_view.slots;
         the_oracle.entries = bpf_view.entries;
+        the_oracle.cpu_load = bpf_view.cpu_load;
+        the_oracle.cpus = bpf_view.cpus;
         policy.store(oracle_kind::bpf, std::memory_order_release);
 #endif
       },

@@ -13,22 +13,43 @@ namespace {
 // Each yield costs a system call too, so they are bounded per acquisition.
 constexpr uint32_t kMaxYields = 16;
 
-void set_preempted_policy(spin_plan &plan) noexcept {
-  switch (cfg().on_preempted) {
-  case preempted_action::yield:
-    plan.if_preempted = verdict::yield;
-    plan.max_yields = kMaxYields;
-    break;
-  case preempted_action::sleep:
-    plan.if_preempted = verdict::sleep;
-    break;
-  case preempted_action::spin:
-    plan.if_preempted = verdict::spin;
+// A yield that kept the thread away for less than this gave the CPU to a
+// task that handed it back (a context switch each way costs microseconds;
+// a neighbour keeps the CPU for a slice of 0.75 ms or more). Such a yield
+// silences crowded-CPU yields for the thread's next kQuietAcquisitions
+// contended acquisitions.
+constexpr uint64_t kQuickYieldNs = 100000;
+constexpr uint32_t kQuietAcquisitions = 64;
+
+verdict verdict_for(waiter_action a) noexcept {
+  switch (a) {
+  case waiter_action::yield:
+    return verdict::yield;
+  case waiter_action::sleep:
+    return verdict::sleep;
+  case waiter_action::spin:
     break;
   }
+  return verdict::spin;
+}
+
+// What bpf and rseq can tell beyond on and off: a preempted owner; and, bpf
+// only, an owner that runs while another task waits for the waiter's CPU
+// (the kernel's own spinners stop on need_resched()). Yields share one bound.
+void set_waiter_policies(spin_plan &plan, bool bpf) noexcept {
+  plan.if_preempted = verdict_for(cfg().on_preempted);
+  plan.if_crowded = bpf ? verdict_for(cfg().on_crowded) : verdict::spin;
+  if (plan.if_preempted == verdict::yield || plan.if_crowded == verdict::yield)
+    plan.max_yields = kMaxYields;
 }
 
 } // namespace
+
+__thread crowd_state tls_crowd __attribute__((tls_model("initial-exec"))) = {0, false};
+
+void note_yield(uint64_t away_ns) noexcept {
+  if (tls_crowd.yielded_for_crowd && away_ns < kQuickYieldNs) tls_crowd.quiet = kQuietAcquisitions;
+}
 
 spin_plan plan_spin(onspin_mutex_t *m, uint32_t spin, bool shared_futex, bool robust) noexcept {
   const oracle &o = current_oracle();
@@ -43,6 +64,7 @@ spin_plan plan_spin(onspin_mutex_t *m, uint32_t spin, bool shared_futex, bool ro
   // oracle where it can be had, else they use budget.
   if (policy == oracle_kind::rseq && shared_futex) policy = shared_lock_policy();
 
+  if (tls_crowd.quiet != 0) --tls_crowd.quiet; // one more contended acquisition
   spin_plan plan;
   plan.from = &o;
   const uint32_t cap = cfg().spin_cap_ns;
@@ -65,12 +87,13 @@ spin_plan plan_spin(onspin_mutex_t *m, uint32_t spin, bool shared_futex, bool ro
     // (a child PID namespace) it cannot answer for their owners.
     plan.ask = robust && o.root_keys ? oracle_kind::none : oracle_kind::bpf;
     plan.check_stale = true;
-    set_preempted_policy(plan);
+    set_waiter_policies(plan, true);
     break;
   case oracle_kind::rseq:
     plan.probe = true;
     plan.limit_ns = cap;
     plan.ask = oracle_kind::rseq;
+    set_waiter_policies(plan, false);
     break;
   }
   return plan;

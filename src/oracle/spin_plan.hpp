@@ -13,9 +13,18 @@ namespace onspin::detail {
 // What a waiter does next about the owner it sees.
 enum class verdict : uint8_t {
   spin,  // the owner runs (or nobody can tell): keep looking
-  yield, // the owner waits for a CPU: give this one up (sched_yield), look again
+  yield, // the owner, or a task beside us, waits for a CPU: give this one up, look again
   sleep, // spinning cannot pay off: sleep on the futex
 };
+
+// Per thread: contended acquisitions left in which a crowded CPU does not
+// make this thread yield (see note_yield); and whether the verdict that led
+// to the latest yield was a crowded CPU's.
+struct crowd_state {
+  uint32_t quiet;
+  bool yielded_for_crowd;
+};
+extern __thread crowd_state tls_crowd __attribute__((tls_model("initial-exec")));
 
 struct spin_plan {
   bool probe = false;                    // look a few turns before sleeping (never, for "none")
@@ -25,6 +34,7 @@ struct spin_plan {
   bool learn = false;                    // budget: teach the lock how long this wait took
   bool check_stale = false;              // bpf: a spin that ran out may mean a removed map
   verdict if_preempted = verdict::sleep; // the oracle can tell a preempted owner
+  verdict if_crowded = verdict::spin;    // the owner runs, another task waits for our CPU
   uint32_t max_yields = 0;               // yields per acquisition, then sleep
   const oracle *from = nullptr;
 
@@ -33,7 +43,17 @@ struct spin_plan {
     switch (owner_on_cpu(*from, ask, owner_key)) {
     case owner_state::off:
       return verdict::sleep;
+    case owner_state::on:
+      // The run queue lengths are bpf's; an rseq process that opened them for
+      // its process-shared locks does not use them for the others.
+      if (ask == oracle_kind::bpf && if_crowded != verdict::spin && tls_crowd.quiet == 0 &&
+          own_cpu_crowded(*from)) {
+        tls_crowd.yielded_for_crowd = if_crowded == verdict::yield;
+        return if_crowded;
+      }
+      return verdict::spin;
     case owner_state::preempted:
+      tls_crowd.yielded_for_crowd = false;
       return if_preempted;
     default:
       return verdict::spin;
@@ -45,6 +65,15 @@ struct spin_plan {
 // lock's owner may live in another process (or is a robust lock's namespace
 // TID, `robust`), which the rseq oracle and root-keyed bpf cannot answer for.
 spin_plan plan_spin(onspin_mutex_t *m, uint32_t spin, bool shared_futex, bool robust) noexcept;
+
+// After each sched_yield of a wait, with how long it kept the thread away. A
+// yield for a crowded CPU that returns at once gave it to a task that gave it
+// straight back: another waiter for the same lock, typically a thread of this process
+// yielding in turn. Yielding to those only adds switches, so this thread
+// stops yielding for crowded CPUs for a while; a task of another process
+// (a neighbour) keeps the CPU for its time slice, which is what the yield
+// is for.
+void note_yield(uint64_t away_ns) noexcept;
 
 // After the wait: what the plan says to learn from it.
 void learn_from_wait(onspin_mutex_t *m, const spin_plan &plan, uint64_t waited_ns) noexcept;

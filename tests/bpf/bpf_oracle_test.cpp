@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "config/config.hpp"
 #include "oracle/oracle.hpp"
 #include "platform/clock.hpp"
 
@@ -235,6 +236,127 @@ TEST_F(BpfOracle, TellsPreemptedOwnersFromBlockedOnes) {
   EXPECT_LT(sleeper[1] / sleep_n, 0.05);
 }
 
+namespace {
+bool pin_allowed(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_ISSET(cpu, &set);
+}
+
+bool pin_self(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+// A thread busy on `cpu` until `stop`.
+std::thread busy_on(int cpu, const std::atomic<bool> &stop) {
+  return std::thread([cpu, &stop] {
+    pin_self(cpu);
+    while (!stop.load(std::memory_order_relaxed))
+      asm volatile("" ::: "memory");
+  });
+}
+
+// Share of 0.2 s of reads in which the calling thread found its CPU crowded.
+double crowded_share(const onspin::detail::oracle &o) {
+  uint64_t crowded = 0, reads = 0;
+  for (const uint64_t until = now_ns() + 200000000; now_ns() < until; ++reads)
+    crowded += onspin::detail::own_cpu_crowded(o);
+  return static_cast<double>(crowded) / static_cast<double>(reads);
+}
+} // namespace
+
+// cpu_load: a thread alone on its CPU reads it uncrowded; with a busy thread
+// beside it, crowded whenever it runs (the other waits for the CPU).
+TEST_F(BpfOracle, TellsAThreadWhetherAnotherTaskWaitsForItsCpu) {
+  const auto &o = onspin::detail::current_oracle();
+  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
+  ASSERT_NE(o.cpu_load, nullptr) << "no run queue lengths published";
+  ASSERT_GE(o.cpus, std::thread::hardware_concurrency());
+  if (!pin_allowed(1)) GTEST_SKIP() << "needs CPU 1";
+  double alone = -1, beside = -1;
+  std::thread reader([&] {
+    if (!pin_self(1)) return;
+    alone = crowded_share(o);
+    std::atomic<bool> stop{false};
+    std::thread other = busy_on(1, stop);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20)); // it runs
+    beside = crowded_share(o);
+    stop = true;
+    other.join();
+  });
+  reader.join();
+  std::printf("crowded: alone %.1f%% of reads, beside a busy thread %.1f%%\n", 100 * alone,
+              100 * beside);
+  ASSERT_GE(alone, 0) << "could not pin to CPU 1";
+  EXPECT_LT(alone, 0.2) << "nothing else should wait for CPU 1 for long";
+  EXPECT_GT(beside, 0.8) << "the busy thread waits for CPU 1 whenever the reader runs";
+}
+
+// The policy end to end: a waiter whose owner runs on the other CPU spins
+// while it has its CPU to itself, and yields it (ONSPIN_CROWDED=yield) while
+// another task waits for it. Best of three tries each way: a kernel thread
+// that wakes on a CPU, or preempts the owner, can make a waiter yield once.
+TEST_F(BpfOracle, AWaiterYieldsItsCpuToATaskThatWaitsForIt) {
+  const auto &o = onspin::detail::current_oracle();
+  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
+  if (!pin_allowed(0) || !pin_allowed(1)) GTEST_SKIP() << "needs CPUs 0 and 1";
+  if (onspin::detail::cfg().on_crowded != onspin::detail::waiter_action::yield)
+    GTEST_SKIP() << "ONSPIN_CROWDED is not yield";
+  // Yields made by a waiter that found m held by an owner running on CPU 0,
+  // and whether its acquisition was contended at all.
+  auto yields_waiting = [&](bool crowded, bool *contended) {
+    onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+    std::atomic<int> phase{0};
+    std::thread owner([&] {
+      pin_self(0);
+      onspin_mutex_lock(&m);
+      phase = 1;
+      while (phase.load() != 2) // the waiter is about to lock
+        asm volatile("" ::: "memory");
+      for (const uint64_t until = now_ns() + 3000000; now_ns() < until;) // 3 ms, running
+        asm volatile("" ::: "memory");
+      onspin_mutex_unlock(&m);
+    });
+    std::atomic<bool> stop{false};
+    std::thread neighbour;
+    if (crowded) neighbour = busy_on(1, stop);
+    onspin_stats before{}, after{};
+    std::thread waiter([&] {
+      pin_self(1);
+      while (phase.load() == 0)
+        asm volatile("" ::: "memory");
+      onspin_stats_get(&before);
+      phase = 2;
+      onspin_mutex_lock(&m);
+      onspin_stats_get(&after);
+      onspin_mutex_unlock(&m);
+    });
+    waiter.join();
+    owner.join();
+    stop = true;
+    if (neighbour.joinable()) neighbour.join();
+    *contended = after.contended > before.contended;
+    return after.yields - before.yields;
+  };
+  uint64_t alone = ~0ull, crowded = 0;
+  bool contended_alone = true, contended_crowded = true;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    bool c = false;
+    alone = std::min(alone, yields_waiting(false, &c));
+    contended_alone = contended_alone && c;
+    crowded = std::max(crowded, yields_waiting(true, &c));
+    contended_crowded = contended_crowded && c;
+  }
+  std::printf("yields while waiting (best of 3): CPU to itself %llu, beside a busy thread %llu\n",
+              static_cast<unsigned long long>(alone), static_cast<unsigned long long>(crowded));
+  ASSERT_TRUE(contended_alone && contended_crowded) << "a waiter found the lock free";
+  EXPECT_EQ(alone, 0u) << "nothing waited for the waiter's CPU";
+  EXPECT_GT(crowded, 0u) << "the waiter kept its CPU from a task that waited for it";
+}
+
 // 4x oversubscription, owners that sleep inside a quarter of their critical
 // sections: the bpf oracle's waiters stop as soon as the owner is off its
 // CPU; the budget oracle's spin out their budget. Three runs each,
@@ -278,6 +400,7 @@ TEST_F(BpfOracle, PinnedOracleServesAnUnprivilegedGroupAndCannotBeForged) {
   result status = run(as_nobody("nogroup", staged_cli("status")));
   EXPECT_EQ(status.status, 0) << status.out;
   EXPECT_TRUE(contains(status.out, "PASS")) << status.out;
+  EXPECT_TRUE(contains(status.out, "run queue lengths of")) << status.out;
   result as_user_install = run(as_nobody("nogroup", staged_cli("oracle install")));
   EXPECT_EQ(as_user_install.status, 1);
   EXPECT_TRUE(contains(as_user_install.out, "must run as root")) << as_user_install.out;
@@ -297,6 +420,15 @@ TEST_F(BpfOracle, PinnedOracleServesAnUnprivilegedGroupAndCannotBeForged) {
     out += buf.data();
   EXPECT_EQ(pclose(bg), 0) << out;
   EXPECT_TRUE(contains(out, "acq_per_s=")) << out;
+
+  // An install from before cpu_load (its pin removed here): the oracle still
+  // serves, and waiters do without run queue lengths.
+  ASSERT_EQ(run(cli("oracle install --group nogroup")).status, 0);
+  ASSERT_EQ(unlink("/sys/fs/bpf/onspin/cpu_load"), 0);
+  result older = run(as_nobody("nogroup", staged_cli("status")));
+  EXPECT_EQ(older.status, 0) << older.out;
+  EXPECT_TRUE(contains(older.out, "crowded:    not told")) << older.out;
+  EXPECT_TRUE(contains(older.out, "PASS")) << older.out;
 
   // A group the pin does not allow gets budget, and says why.
   ASSERT_EQ(run(cli("oracle install --group root")).status, 0);

@@ -52,17 +52,18 @@ TEST(Config, ParsesOracleNames) {
   EXPECT_EQ(r, oracle_request::budget) << "unchanged after a bad value";
 }
 
-TEST(Config, ParsesPreemptedPolicies) {
-  preempted_action a = preempted_action::yield;
-  EXPECT_TRUE(parse_preempted("sleep", &a));
-  EXPECT_EQ(a, preempted_action::sleep);
-  EXPECT_TRUE(parse_preempted("spin", &a));
-  EXPECT_EQ(a, preempted_action::spin);
-  EXPECT_TRUE(parse_preempted("yield", &a));
-  EXPECT_EQ(a, preempted_action::yield);
-  EXPECT_FALSE(parse_preempted("Yield", &a));
-  EXPECT_FALSE(parse_preempted("", &a));
-  EXPECT_EQ(a, preempted_action::yield) << "unchanged after a bad value";
+// ONSPIN_PREEMPTED and ONSPIN_CROWDED.
+TEST(Config, ParsesWaiterActions) {
+  waiter_action a = waiter_action::yield;
+  EXPECT_TRUE(parse_action("sleep", &a));
+  EXPECT_EQ(a, waiter_action::sleep);
+  EXPECT_TRUE(parse_action("spin", &a));
+  EXPECT_EQ(a, waiter_action::spin);
+  EXPECT_TRUE(parse_action("yield", &a));
+  EXPECT_EQ(a, waiter_action::yield);
+  EXPECT_FALSE(parse_action("Yield", &a));
+  EXPECT_FALSE(parse_action("", &a));
+  EXPECT_EQ(a, waiter_action::yield) << "unchanged after a bad value";
 }
 
 TEST(Config, ParsesNumbersStrictly) {

@@ -19,6 +19,11 @@ constexpr const char *kPinMap = "/sys/fs/bpf/onspin/on_cpu";
 constexpr const char *kPinSwitch = "/sys/fs/bpf/onspin/switch_link";
 constexpr const char *kPinExit = "/sys/fs/bpf/onspin/exit_link";
 constexpr const char *kPinRootTid = "/sys/fs/bpf/onspin/root_tid";
+// The run queue lengths (bpf/oracle_abi.h) and the programs that keep them.
+constexpr const char *kPinCpuLoad = "/sys/fs/bpf/onspin/cpu_load";
+constexpr const char *kPinWakeup = "/sys/fs/bpf/onspin/wakeup_link";
+constexpr const char *kPinWakeupNew = "/sys/fs/bpf/onspin/wakeup_new_link";
+constexpr const char *kPinMigrate = "/sys/fs/bpf/onspin/migrate_link";
 
 struct view {
   const uint32_t *slots = nullptr;
@@ -27,6 +32,9 @@ struct view {
   int root_tid_prog = -1; // program returning the caller's root-namespace TID
   void *loaded = nullptr; // the skeleton, when loaded here (not pinned)
   bool root_keys = false; // child PID namespace: keys are root TIDs via root_tid
+  // cpu_load, mapped read-only: null where an older install pinned none.
+  const uint32_t *cpu_load = nullptr;
+  uint32_t cpus = 0;
 };
 
 // Finds or loads the oracle. On failure returns false and writes one

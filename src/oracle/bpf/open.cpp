@@ -19,6 +19,7 @@
 namespace onspin::detail::bpf {
 
 static_assert(kSlotPreempted == ONSPIN_SLOT_PREEMPTED, "one encoding of the map");
+static_assert(sizeof(onspin_cpu_load) == kCpuLoadStride * sizeof(uint32_t), "one layout");
 
 namespace {
 
@@ -37,10 +38,32 @@ struct libbpf_silenced {
   ~libbpf_silenced() { libbpf_set_print(previous); }
 };
 
-const uint32_t *map_read_only(int fd, uint32_t chunks) {
-  size_t bytes = static_cast<size_t>(chunks) * sizeof(onspin_chunk);
+const uint32_t *map_read_only(int fd, size_t bytes) {
   void *p = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
   return p == MAP_FAILED ? nullptr : static_cast<const uint32_t *>(p);
+}
+
+const uint32_t *slots_read_only(int fd, uint32_t chunks) {
+  return map_read_only(fd, static_cast<size_t>(chunks) * sizeof(onspin_chunk));
+}
+
+size_t cpu_load_bytes(uint32_t cpus) { return static_cast<size_t>(cpus) * sizeof(onspin_cpu_load); }
+
+// The pinned cpu_load map, if the install has one (installs by an older onspin
+// pinned none, and their waiters do without).
+void open_pinned_cpu_load(view *v) {
+  const int fd = bpf_obj_get(kPinCpuLoad);
+  if (fd < 0) return;
+  bpf_map_info info{};
+  uint32_t info_len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &info_len) == 0 && info.type == BPF_MAP_TYPE_ARRAY &&
+      info.value_size == sizeof(onspin_cpu_load) && (info.map_flags & BPF_F_MMAPABLE)) {
+    if (const uint32_t *load = map_read_only(fd, cpu_load_bytes(info.max_entries))) {
+      v->cpu_load = load;
+      v->cpus = info.max_entries;
+    }
+  }
+  close(fd);
 }
 
 bool open_pinned(view *v, char *why, size_t len) {
@@ -63,7 +86,7 @@ bool open_pinned(view *v, char *why, size_t len) {
     close(fd);
     return false;
   }
-  const uint32_t *slots = map_read_only(fd, info.max_entries);
+  const uint32_t *slots = slots_read_only(fd, info.max_entries);
   int e = errno;
   close(fd); // the mapping keeps the map alive
   if (slots == nullptr) {
@@ -74,6 +97,7 @@ bool open_pinned(view *v, char *why, size_t len) {
   v->entries = info.max_entries * ONSPIN_SLOTS_PER_CHUNK;
   v->pinned = true;
   v->root_tid_prog = bpf_obj_get(kPinRootTid); // optional: PID namespaces only
+  open_pinned_cpu_load(v);
   return true;
 }
 
@@ -84,7 +108,10 @@ bool load_here(view *v, char *why, size_t len) {
     return false;
   }
   const uint32_t chunks = chunks_for_pid_max();
-  int err = bpf_map__set_max_entries(skel->maps.on_cpu, chunks);
+  const int cpus = libbpf_num_possible_cpus();
+  int err = cpus > 0 ? 0 : cpus;
+  if (!err) err = bpf_map__set_max_entries(skel->maps.on_cpu, chunks);
+  if (!err) err = bpf_map__set_max_entries(skel->maps.cpu_load, static_cast<uint32_t>(cpus));
   if (!err) err = onspin_oracle__load(skel);
   if (!err) err = onspin_oracle__attach(skel);
   if (err) {
@@ -92,9 +119,13 @@ bool load_here(view *v, char *why, size_t len) {
     onspin_oracle__destroy(skel);
     return false;
   }
-  const uint32_t *slots = map_read_only(bpf_map__fd(skel->maps.on_cpu), chunks);
-  if (slots == nullptr) {
-    say(why, len, "cannot map the on_cpu map: %s", strerror(errno));
+  const uint32_t *slots = slots_read_only(bpf_map__fd(skel->maps.on_cpu), chunks);
+  const uint32_t *load = map_read_only(bpf_map__fd(skel->maps.cpu_load), cpu_load_bytes(cpus));
+  if (slots == nullptr || load == nullptr) {
+    say(why, len, "cannot map the %s map: %s", slots ? "cpu_load" : "on_cpu", strerror(errno));
+    if (slots)
+      munmap(const_cast<uint32_t *>(slots), static_cast<size_t>(chunks) * sizeof(onspin_chunk));
+    if (load) munmap(const_cast<uint32_t *>(load), cpu_load_bytes(cpus));
     onspin_oracle__destroy(skel);
     return false;
   }
@@ -104,6 +135,8 @@ bool load_here(view *v, char *why, size_t len) {
   v->pinned = false;
   v->root_tid_prog = bpf_program__fd(skel->progs.onspin_root_tid);
   v->loaded = skel;
+  v->cpu_load = load;
+  v->cpus = static_cast<uint32_t>(cpus);
   return true;
 }
 
@@ -142,6 +175,7 @@ void close_view(view *v) {
   if (v->slots)
     munmap(const_cast<uint32_t *>(v->slots),
            v->entries / ONSPIN_SLOTS_PER_CHUNK * sizeof(onspin_chunk));
+  if (v->cpu_load) munmap(const_cast<uint32_t *>(v->cpu_load), cpu_load_bytes(v->cpus));
   if (v->loaded)
     onspin_oracle__destroy(static_cast<onspin_oracle *>(v->loaded));
   else if (v->root_tid_prog >= 0)
