@@ -8,9 +8,7 @@
 #include <cerrno>
 #include <gtest/gtest.h>
 #include <onspin/onspin.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 #include "slice/slice_ext.hpp"
 #include "support/test_support.hpp"
@@ -24,6 +22,8 @@ int outline_unlock(onspin_mutex_t *m);
 namespace {
 
 namespace slice = onspin::detail::slice;
+using onspin::test::fork_child;
+using onspin::test::wait_child;
 
 // The calling thread's request/granted pair, installed for one test.
 struct fake_slice_ctrl {
@@ -157,34 +157,23 @@ TEST(SliceExt, AForkChildOfAHolderStartsAfresh) {
   onspin_mutex_t held = ONSPIN_MUTEX_INITIALIZER;
   ASSERT_EQ(onspin_mutex_lock(&held), 0);
   ASSERT_TRUE(ctrl.requested());
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  const pid_t child = fork_child([&] {
     onspin_mutex_t fresh = ONSPIN_MUTEX_INITIALIZER;
-    int code = 0;
-    if (onspin_mutex_lock(&fresh) != 0)
-      code = 10;
-    else if (slice::tls_holder.request == ctrl.bytes)
-      code = 11; // still the parent's fake request
-    else if (slice::tls_holder.depth != (slice::tls_holder.request != nullptr ? 1u : 0u))
-      code = 12;
-    else if (onspin_mutex_unlock(&fresh) != 0 || slice::tls_holder.depth != 0)
-      code = 13;
-    else if (onspin_mutex_unlock(&held) != 0 || slice::tls_holder.depth != 0)
-      code = 14; // released what the parent held: nothing of the child's
+    if (onspin_mutex_lock(&fresh) != 0) return 10;
+    if (slice::tls_holder.request == ctrl.bytes) return 11; // still the parent's fake request
+    if (slice::tls_holder.depth != (slice::tls_holder.request != nullptr ? 1u : 0u)) return 12;
+    if (onspin_mutex_unlock(&fresh) != 0 || slice::tls_holder.depth != 0) return 13;
+    // Released what the parent held: nothing of the child's.
+    if (onspin_mutex_unlock(&held) != 0 || slice::tls_holder.depth != 0) return 14;
     // With the extension on in the child, its new identity is marked again.
     unsigned char child_bytes[2] = {0, 0};
     slice::attach(child_bytes);
-    if (code == 0 && (onspin_mutex_lock(&fresh) != 0 || child_bytes[0] != 1))
-      code = 15;
-    else if (code == 0 && (onspin_mutex_unlock(&fresh) != 0 || child_bytes[0] != 0))
-      code = 16;
-    _exit(code);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+    if (onspin_mutex_lock(&fresh) != 0 || child_bytes[0] != 1) return 15;
+    if (onspin_mutex_unlock(&fresh) != 0 || child_bytes[0] != 0) return 16;
+    return 0;
+  });
+  ASSERT_GT(child, 0);
+  EXPECT_EQ(wait_child(child), 0);
   EXPECT_TRUE(ctrl.requested()) << "the parent still holds its lock";
   ASSERT_EQ(onspin_mutex_unlock(&held), 0);
   EXPECT_FALSE(ctrl.requested());
@@ -201,13 +190,9 @@ TEST(SliceExt, AForkChildReleasesTheRobustLockItsMarkedParentHeld) {
   onspin_mutex_t m;
   ASSERT_EQ(onspin_mutex_init(&m, &attr), 0);
   ASSERT_EQ(onspin_mutex_lock(&m), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) _exit(onspin_mutex_unlock(&m) == 0 ? 0 : 1);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child could not release its copy of the lock";
+  const pid_t child = fork_child([&] { return onspin_mutex_unlock(&m) == 0 ? 0 : 1; });
+  ASSERT_GT(child, 0);
+  EXPECT_EQ(wait_child(child), 0) << "the child could not release its copy of the lock";
   ASSERT_EQ(onspin_mutex_unlock(&m), 0);
   EXPECT_FALSE(ctrl.requested());
 }
