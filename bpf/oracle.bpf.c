@@ -2,12 +2,12 @@
 /*
  * onspin's on-CPU oracle: the kernel side.
  *
- * slot[tid] holds cpu + 1 while thread `tid` runs, ONSPIN_SLOT_PREEMPTED
- * while it waits for a CPU, and 0 while it is blocked (layout in
- * oracle_abi.h). The map is BPF_F_MMAPABLE, so a waiter reads its owner's
- * state with one load from its own address space, no system call. Keys are
- * TIDs of the root PID namespace (task->pid); the loader sizes the map to
- * pid_max.
+ * slot[tid] holds cpu + 1 while thread `tid` runs (with a flag if its cgroup
+ * has a CPU quota), ONSPIN_SLOT_PREEMPTED while it waits for a CPU, and 0
+ * while it is blocked (layout in oracle_abi.h). The map is BPF_F_MMAPABLE,
+ * so a waiter reads its owner's state with one load from its own address
+ * space, no system call. Keys are TIDs of the root PID namespace
+ * (task->pid); the loader sizes the map to pid_max.
  *
  * The answer is a hint: a switch can happen right after the read, and on
  * some kernels some switches fire no event. Waiters bound their spins anyway.
@@ -59,7 +59,28 @@ static __always_inline void retire_if_here(u32 tid, u32 here) {
   struct onspin_chunk *c = bpf_map_lookup_elem(&on_cpu, &chunk);
   if (!c) return;
   u32 *slot = &c->slot[tid % ONSPIN_SLOTS_PER_CHUNK];
-  if (*(volatile u32 *)slot == here) *(volatile u32 *)slot = 0;
+  if ((*(volatile u32 *)slot & ~ONSPIN_SLOT_QUOTA) == here) *(volatile u32 *)slot = 0;
+}
+
+/* Cgroups nest; a quota anywhere above a task caps it. A task deeper than
+ * this is flagged unread, as if capped: its waiters keep the short spin. */
+#define ONSPIN_QUOTA_LEVELS 16
+
+/* ONSPIN_SLOT_QUOTA if p's group or one above it has CPU bandwidth control
+ * on (its cfs_rq on this CPU has runtime_enabled, CONFIG_CFS_BANDWIDTH; v1's
+ * cfs_quota_us and v2's cpu.max both set it). */
+static __always_inline u32 quota_of(struct task_struct *p) {
+  if (!bpf_core_field_exists(((struct cfs_rq *)0)->runtime_enabled) ||
+      !bpf_core_field_exists(((struct sched_entity *)0)->parent))
+    return 0;
+  struct sched_entity *se = &p->se;
+  for (int level = 0; level < ONSPIN_QUOTA_LEVELS; ++level) {
+    struct cfs_rq *cfs = se->cfs_rq;
+    if (cfs && cfs->runtime_enabled) return ONSPIN_SLOT_QUOTA;
+    se = se->parent;
+    if (!se) return 0;
+  }
+  return ONSPIN_SLOT_QUOTA;
 }
 
 struct {
@@ -103,6 +124,9 @@ static __always_inline void publish_load(struct task_struct *p) {
     if (idle < queued) queued -= idle;
   }
   if (*(volatile u32 *)&load->queued != queued) *(volatile u32 *)&load->queued = queued;
+  /* Once per CPU: this program flags quota groups (quota_of). */
+  if (*(volatile u32 *)&load->tells != ONSPIN_TELLS_QUOTA)
+    *(volatile u32 *)&load->tells = ONSPIN_TELLS_QUOTA;
 }
 
 SEC("tp_btf/sched_switch")
@@ -124,7 +148,7 @@ int BPF_PROG(onspin_switch, bool preempt, struct task_struct *prev, struct task_
     if (*last != prev->pid && *last != next_tid) retire_if_here(*last, here);
     *last = next_tid;
   }
-  publish(next_tid, here);
+  publish(next_tid, next_tid ? here | quota_of(next) : here); /* 0: idle, not published */
   /* prev, if it blocked, has left this CPU's queue by now. */
   publish_load(prev);
   return 0;

@@ -5,7 +5,8 @@
  * not be packed. Each element is a chunk of ONSPIN_SLOTS_PER_CHUNK u32 slots
  * (4 KiB, a multiple of 8), so the mmapped map is one packed array.
  *
- * slot[tid] holds cpu + 1 while thread `tid` runs; ONSPIN_SLOT_PREEMPTED
+ * slot[tid] holds cpu + 1 while thread `tid` runs, with ONSPIN_SLOT_QUOTA
+ * added if its cgroup or one above it has a CPU quota; ONSPIN_SLOT_PREEMPTED
  * while it is off its CPU but runnable (preempted, or it yielded: it runs
  * again as soon as the scheduler picks it); 0 while it is blocked in the
  * kernel (asleep, waiting for I/O), has exited, or was never seen.
@@ -16,6 +17,12 @@
 #define ONSPIN_SLOTS_PER_CHUNK 1024
 
 #define ONSPIN_SLOT_PREEMPTED 0x80000000u
+
+/* In a running thread's value: its group's CPU time is capped (cpu.max, or
+ * v1's cfs_quota_us, here or above), so time it spends spinning is time the
+ * group's other threads, a lock owner among them, may not get. As of the
+ * thread's latest switch onto its CPU. */
+#define ONSPIN_SLOT_QUOTA 0x40000000u
 
 /* Whether a slot's value says the thread runs on a CPU. */
 #define ONSPIN_SLOT_ON_CPU(v) ((v) != 0 && !((v)&ONSPIN_SLOT_PREEMPTED))
@@ -35,7 +42,13 @@ struct onspin_chunk {
  */
 struct onspin_cpu_load {
   unsigned int queued;
-  unsigned int unused[15];
+  unsigned int tells; /* ONSPIN_TELLS_*: what else the program publishes */
+  unsigned int unused[14];
 };
+
+/* In cpu_load's `tells`: on_cpu's values carry ONSPIN_SLOT_QUOTA. Programs
+ * installed by an older onspin leave it clear, and their readers must not
+ * take a missing flag for "no quota". */
+#define ONSPIN_TELLS_QUOTA 1u
 
 #endif

@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
   runs << "scenario,pattern,threads,inside_ns,lock,family,rep,seconds,acquisitions,acq_per_s,"
           "cpu_ns_per_acq,csw_per_acq,lat_p50_ns,lat_p99_ns,lat_p999_ns,jain,min_share,"
           "onspin_contended,onspin_spin_acquired,onspin_owner_off,onspin_futex_waits,"
-          "onspin_yields,condition\n";
+          "onspin_yields,condition,onspin_spin_alone\n";
   lat << "scenario,lock,rep,quantile,ns\n";
 
   int failures = 0;
@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
         std::snprintf(
             row, sizeof row,
             "\"%s\",%s,%d,%d,\"%s\",%s,%d,%.4f,%llu,%.1f,%.1f,%.5f,%.0f,%.0f,%.0f,%.4f,"
-            "%.5f,%llu,%llu,%llu,%llu,%llu,%s\n",
+            "%.5f,%llu,%llu,%llu,%llu,%llu,%s,%llu\n",
             s.name.c_str(), bench::pattern_name(s.kind), s.threads, s.inside_ns, p.name.c_str(),
             p.family.c_str(), rep, r.seconds, (unsigned long long)r.acquisitions,
             r.acquisitions / r.seconds, r.cpu_seconds * 1e9 / n, r.context_switches / n,
@@ -134,7 +134,8 @@ int main(int argc, char **argv) {
             (unsigned long long)(mine ? r.onspin.spin_acquired : 0),
             (unsigned long long)(mine ? r.onspin.spin_stop_owner_off : 0),
             (unsigned long long)(mine ? r.onspin.futex_waits : 0),
-            (unsigned long long)(mine ? r.onspin.yields : 0), bench::condition_name(s.cond));
+            (unsigned long long)(mine ? r.onspin.yields : 0), bench::condition_name(s.cond),
+            (unsigned long long)(mine ? r.onspin.spin_alone : 0));
         runs << row;
         for (int q = 1; q <= 99; ++q)
           lat << '"' << s.name << "\",\"" << p.name << "\"," << rep << ',' << q / 100.0 << ','

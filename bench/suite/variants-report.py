@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Summarises a bench/suite/variants folder: per scenario and variant, the
 median throughput over the rounds with its min-max, the ratio to the first
-variant, CPU per acquisition, and per contended acquisition the yields and
-futex waits. Writes OUT/variants.md and prints it."""
+variant, CPU per acquisition, and per contended acquisition the yields,
+futex waits and spins past ONSPIN_SPIN_NS on a CPU nobody else wanted. Writes OUT/variants.md and prints it."""
 import csv
 import os
 import statistics
@@ -23,8 +23,8 @@ def main():
             if d["variant"] not in variants:
                 variants.append(d["variant"])
     lines = ["| scenario | variant | acq/s median [min-max] | vs first | CPU/acq "
-             "| yields / contended | futex waits / contended |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| yields / contended | futex waits / contended | long spins / contended |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for scen, by in rows.items():
         first = None
         for v in variants:
@@ -40,7 +40,8 @@ def main():
                    if contended else "-")
             lines.append(f"| {scen} | {v} | {med / 1e6:.3f} M [{min(tput) / 1e6:.3f}-"
                          f"{max(tput) / 1e6:.3f}] | {med / first:.2f} | {cpu:.0f} ns "
-                         f"| {per('onspin_yields')} | {per('onspin_futex_waits')} |")
+                         f"| {per('onspin_yields')} | {per('onspin_futex_waits')} "
+                         f"| {per('onspin_spin_alone')} |")
     text = (f"Medians of {max(len(x) for by in rows.values() for x in by.values())} "
             "interleaved rounds; 'vs first' divides by the first variant's median in the same "
             "scenario.\n\n" + "\n".join(lines) + "\n")

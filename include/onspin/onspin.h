@@ -340,6 +340,9 @@ struct onspin_stats {
   /* Since 0.2, the rseq time slice extension (ONSPIN_SLICE_EXT): */
   uint64_t slice_grants; /* last unlocks that found an extension granted */
   uint64_t slice_yields; /* ... and gave the CPU back inside it */
+  /* Since 0.3: spins that went past ONSPIN_SPIN_NS because no other task
+   * waited for the spinner's CPU (bpf, ONSPIN_SPIN_ALONE_NS). */
+  uint64_t spin_alone;
 };
 
 /* Fills the first `size` bytes of *out (at most sizeof(struct onspin_stats)),

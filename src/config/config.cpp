@@ -24,7 +24,7 @@ void print_stats_at_exit() {
                "spin_stop_owner_off=%llu spin_stop_budget=%llu spin_skip_limit=%llu "
                "spin_skip_oracle=%llu futex_waits=%llu futex_wakes=%llu handoffs=%llu "
                "timeouts=%llu owner_died=%llu cond_waits=%llu cond_requeues=%llu yields=%llu "
-               "slice_grants=%llu slice_yields=%llu\n",
+               "slice_grants=%llu slice_yields=%llu spin_alone=%llu\n",
                onspin_oracle_name(), (unsigned long long)s.contended,
                (unsigned long long)s.spin_acquired, (unsigned long long)s.spin_ns,
                (unsigned long long)s.spin_stop_owner_off, (unsigned long long)s.spin_stop_budget,
@@ -33,7 +33,8 @@ void print_stats_at_exit() {
                (unsigned long long)s.handoffs, (unsigned long long)s.timeouts,
                (unsigned long long)s.owner_died, (unsigned long long)s.cond_waits,
                (unsigned long long)s.cond_requeues, (unsigned long long)s.yields,
-               (unsigned long long)s.slice_grants, (unsigned long long)s.slice_yields);
+               (unsigned long long)s.slice_grants, (unsigned long long)s.slice_yields,
+               (unsigned long long)s.spin_alone);
 }
 
 std::atomic<void (*)()> stats_printer{print_stats_at_exit};
@@ -52,6 +53,9 @@ config load() noexcept {
   if (const char *v = std::getenv("ONSPIN_SPIN_NS");
       v && !parse_uint(v, 0, 100000000, &c.spin_cap_ns))
     complain("ONSPIN_SPIN_NS", v, "whole nanoseconds from 0 to 100000000", "10000");
+  if (const char *v = std::getenv("ONSPIN_SPIN_ALONE_NS");
+      v && !parse_uint(v, 0, 100000000, &c.spin_alone_ns))
+    complain("ONSPIN_SPIN_ALONE_NS", v, "whole nanoseconds from 0 to 100000000", "100000");
   if (const char *v = std::getenv("ONSPIN_SPINNERS"); v && !parse_uint(v, 1, 4096, &c.max_spinners))
     complain("ONSPIN_SPINNERS", v, "a whole number from 1 to 4096", "max(1, CPUs - 1)");
   if (const char *v = std::getenv("ONSPIN_PREEMPTED"); v && !parse_action(v, &c.on_preempted))

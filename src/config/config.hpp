@@ -16,8 +16,11 @@ const char *action_name(waiter_action a) noexcept;
 
 struct config {
   oracle_request oracle = oracle_request::auto_;
-  uint32_t spin_cap_ns = 10000; // ONSPIN_SPIN_NS: the longest any spin lasts
-  uint32_t max_spinners = 1;    // ONSPIN_SPINNERS: concurrent spinners per lock
+  uint32_t spin_cap_ns = 10000; // ONSPIN_SPIN_NS: the longest a spin lasts
+  // ONSPIN_SPIN_ALONE_NS (bpf): the longest a spin lasts while no other task
+  // waits for the spinner's CPU and no CPU quota caps its group.
+  uint32_t spin_alone_ns = 100000;
+  uint32_t max_spinners = 1; // ONSPIN_SPINNERS: concurrent spinners per lock
   waiter_action on_preempted = waiter_action::yield; // ONSPIN_PREEMPTED
   waiter_action on_crowded = waiter_action::yield;   // ONSPIN_CROWDED
   bool print_stats = false;                          // ONSPIN_STATS=1: statistics to stderr at exit

@@ -70,9 +70,10 @@ void release_spinner_slot(const onspin_mutex_t *m) { spinners_of(m).fetch_sub(1,
 // about 20 ns, as much as a short critical section, so the slow path reads
 // it as rarely as it can.
 struct wait_state {
-  uint64_t start = 0;  // first reading: when the wait began
-  uint64_t last = 0;   // latest reading
-  uint32_t yields = 0; // CPUs given to a preempted owner (plan.max_yields in all)
+  uint64_t start = 0;     // first reading: when the wait began
+  uint64_t last = 0;      // latest reading
+  uint32_t yields = 0;    // CPUs given to a preempted owner (plan.max_yields in all)
+  bool went_long = false; // a counted spin went past plan.limit_ns (once per acquisition)
 };
 
 // What one look at the lock word found, from a spinner's point of view.
@@ -109,30 +110,6 @@ look probe(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper,
   return seen;
 }
 
-// A counted spin: looks until something changes or the plan's time limit
-// passes (then it answers go_on). Needs one of the lock's spinner slots.
-look counted_spin(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper, int *result,
-                  wait_state &clock) {
-  const uint64_t start = now_ns();
-  if (clock.start == 0) clock.start = start;
-  look seen;
-  for (unsigned turn = 1; (seen = look_once(m, plan, key, sleeper, result)) == look::go_on;
-       ++turn) {
-    // The clock every 8 turns: the limit is microseconds, a turn ~25 ns.
-    if (turn % 8 == 0 && now_ns() - start >= plan.limit_ns) {
-      count(stat::spin_stop_budget);
-      // With bpf the owner read ON all along: a long critical section, or
-      // a stale map (removed while we run).
-      if (plan.check_stale) oracle_spin_ran_out();
-      break;
-    }
-    cpu_relax();
-  }
-  clock.last = now_ns();
-  count(stat::spin_ns, clock.last - start);
-  return seen;
-}
-
 // Whether a is earlier than b. Compared field by field: a far deadline
 // (tv_sec up to the largest time_t) overflows in nanoseconds.
 bool earlier(const timespec &a, const timespec &b) {
@@ -144,6 +121,45 @@ bool deadline_passed(deadline when) {
   timespec now;
   clock_gettime(when.clock, &now);
   return !earlier(now, *when.abstime);
+}
+
+// A counted spin: looks until something changes or the plan's time limit
+// passes (then it answers go_on). Needs one of the lock's spinner slots. A
+// spin past limit_ns (nobody else wanted the CPU) also ends at the caller's
+// deadline.
+look counted_spin(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool sleeper, int *result,
+                  wait_state &clock, deadline when) {
+  const uint64_t start = now_ns();
+  if (clock.start == 0) clock.start = start;
+  look seen;
+  bool alone = false; // this spin went past limit_ns: nobody else wanted the CPU
+  for (unsigned turn = 1; (seen = look_once(m, plan, key, sleeper, result)) == look::go_on;
+       ++turn) {
+    // The clock every 8 turns: the limit is microseconds, a turn ~25 ns.
+    if (turn % 8 == 0) {
+      const uint64_t spent = now_ns() - start;
+      if (spent < plan.limit_ns) {
+        cpu_relax();
+        continue;
+      }
+      // One long spin per acquisition: yields start new counted spins.
+      if ((alone || !clock.went_long) && plan.may_spin_on(spent, key) && !deadline_passed(when)) {
+        if (!alone) count(stat::spin_alone);
+        alone = clock.went_long = true;
+        cpu_relax();
+        continue;
+      }
+      count(stat::spin_stop_budget);
+      // With bpf the owner read ON all along: a long critical section, or
+      // a stale map (removed while we run).
+      if (plan.check_stale) oracle_spin_ran_out();
+      break;
+    }
+    cpu_relax();
+  }
+  clock.last = now_ns();
+  count(stat::spin_ns, clock.last - start);
+  return seen;
 }
 
 // Spins while spinning can pay off: while the plan's oracle says the owner
@@ -186,7 +202,7 @@ bool spin_for_lock(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool 
       count(stat::spin_skip_limit);
       return false;
     }
-    seen = counted_spin(m, plan, key, sleeper, result, clock);
+    seen = counted_spin(m, plan, key, sleeper, result, clock, when);
     release_spinner_slot(m);
     spun = true;
   }
@@ -322,6 +338,9 @@ int lock_slow(onspin_mutex_t *m, uint32_t key, deadline when) noexcept {
       return give_up();
     }
     if (spin_for_lock(m, plan, key, sleeper, &result, clock, when)) return done(result, true);
+    // A spin that ran into the deadline: a futex wait would only add a
+    // system call, and the timer slack (50 us by default) to the overrun.
+    if (deadline_passed(when)) continue;
 
     // Sleep: announce ourselves with WAITERS, then wait while the word still
     // holds the value we saw, so an unlock in between cannot be missed.

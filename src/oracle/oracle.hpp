@@ -23,8 +23,13 @@ enum class owner_state : uint8_t { off, on, preempted, unknown };
 
 // The bpf map's value for a runnable thread off its CPU (bpf/oracle_abi.h).
 constexpr uint32_t kSlotPreempted = 0x80000000u;
-// cpu_load's stride in words: one cache line per CPU (bpf/oracle_abi.h).
+// ... and the flag in a running thread's value for a group with a CPU quota.
+constexpr uint32_t kSlotQuota = 0x40000000u;
+// cpu_load's stride in words: one cache line per CPU, whose word 1 says
+// whether slots carry kSlotQuota (bpf/oracle_abi.h).
 constexpr uint32_t kCpuLoadStride = 16;
+constexpr uint32_t kCpuLoadTells = 1;
+constexpr uint32_t kTellsQuota = 1;
 
 enum class oracle_kind : uint8_t {
   none,   // never spin: a plain futex mutex
@@ -96,21 +101,53 @@ inline owner_state owner_on_cpu(const oracle &o, oracle_kind how, uint32_t owner
   }
 }
 
-// Whether one or two other tasks wait for the calling thread's CPU, as far
-// as the bpf program saw: a spinner there takes the CPU from them. A longer
-// queue is, in practice, the process's own threads outnumbering the CPUs many
-// times over, waiters for the same locks: a yield then only passes the CPU
-// down a line of yielders (measured: docs/BENCHMARKS.md), so it does not
-// count. False where no run queue lengths are published. The CPU number is
-// the one the kernel keeps in the thread's rseq area.
-inline bool own_cpu_crowded(const oracle &o) noexcept {
-  if (o.cpu_load == nullptr) return false;
+// The calling thread's CPU, as the kernel keeps it in the thread's rseq
+// area, if the bpf program publishes a cache line for it; else -1.
+inline int own_cpu(const oracle &o) noexcept {
+  if (o.cpu_load == nullptr) return -1;
   const rseq::area *self = rseq::self_area();
-  if (self == nullptr) return false;
+  if (self == nullptr) return -1;
   const uint32_t cpu = __atomic_load_n(&self->cpu_id, __ATOMIC_RELAXED);
-  if (cpu >= o.cpus) return false; // also RSEQ_CPU_ID_UNINITIALIZED
-  const uint32_t queued = __atomic_load_n(&o.cpu_load[cpu * kCpuLoadStride], __ATOMIC_RELAXED);
+  return cpu < o.cpus ? static_cast<int>(cpu) : -1; // also RSEQ_CPU_ID_UNINITIALIZED
+}
+
+// How many tasks the calling thread's CPU queues, itself included, as far as
+// the bpf program saw; 0 where it cannot tell.
+inline uint32_t own_cpu_queue(const oracle &o) noexcept {
+  const int cpu = own_cpu(o);
+  if (cpu < 0) return 0;
+  return __atomic_load_n(&o.cpu_load[static_cast<uint32_t>(cpu) * kCpuLoadStride],
+                         __ATOMIC_RELAXED);
+}
+
+// Whether one or two other tasks wait for the calling thread's CPU: a spinner
+// there takes the CPU from them. A longer queue is, in practice, the
+// process's own threads outnumbering the CPUs many times over, waiters for
+// the same locks: a yield then only passes the CPU down a line of yielders
+// (measured: docs/BENCHMARKS.md), so it does not count.
+inline bool own_cpu_crowded(const oracle &o) noexcept {
+  const uint32_t queued = own_cpu_queue(o);
   return queued > 1 && queued <= 3; // this thread and one or two others
+}
+
+// Whether a spin on the calling thread's CPU costs nobody else anything: no
+// other task waits for that CPU, and the thread's own slot (key self_key)
+// says it runs outside any CPU quota, under which the time would come out of
+// the owner's share. The kernel's mutex spins as long as its owner runs and
+// nothing else wants the CPU; this is user space's reading of the same. The
+// slot must name the CPU the thread runs on, which a live program wrote at
+// the thread's latest switch: a frozen map (programs removed, or replaced by
+// a reinstall) soon fails that. False where the program does not flag quotas
+// (an older install).
+inline bool own_cpu_alone(const oracle &o, uint32_t self_key) noexcept {
+  const int cpu = own_cpu(o);
+  if (cpu < 0 || self_key >= o.entries) return false;
+  const uint32_t *line = &o.cpu_load[static_cast<uint32_t>(cpu) * kCpuLoadStride];
+  if (__atomic_load_n(&line[0], __ATOMIC_RELAXED) != 1 ||
+      !(__atomic_load_n(&line[kCpuLoadTells], __ATOMIC_RELAXED) & kTellsQuota))
+    return false;
+  const uint32_t v = __atomic_load_n(&o.slots[self_key], __ATOMIC_RELAXED);
+  return v == static_cast<uint32_t>(cpu) + 1; // ON here, and no kSlotQuota
 }
 
 } // namespace onspin::detail

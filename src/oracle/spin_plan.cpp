@@ -87,6 +87,8 @@ spin_plan plan_spin(onspin_mutex_t *m, uint32_t spin, bool shared_futex, bool ro
     // (a child PID namespace) it cannot answer for their owners.
     plan.ask = robust && o.root_keys ? oracle_kind::none : oracle_kind::bpf;
     plan.check_stale = true;
+    if (plan.ask == oracle_kind::bpf && cap != 0 && cfg().spin_alone_ns > cap)
+      plan.alone_limit_ns = cfg().spin_alone_ns;
     set_waiter_policies(plan, true);
     break;
   case oracle_kind::rseq:

@@ -29,6 +29,7 @@ extern __thread crowd_state tls_crowd __attribute__((tls_model("initial-exec")))
 struct spin_plan {
   bool probe = false;                    // look a few turns before sleeping (never, for "none")
   uint32_t limit_ns = 0;                 // then spin at most this long (0: no counted spin)
+  uint32_t alone_limit_ns = 0;           // bpf: or this long, while nobody else wants our CPU
   oracle_kind ask{};                     // bpf or rseq: stop as soon as it says the owner is off
   bool kernel_spins = false;             // sleep with FUTEX2_SPIN: the kernel spins on the owner
   bool learn = false;                    // budget: teach the lock how long this wait took
@@ -37,6 +38,13 @@ struct spin_plan {
   verdict if_crowded = verdict::spin;    // the owner runs, another task waits for our CPU
   uint32_t max_yields = 0;               // yields per acquisition, then sleep
   const oracle *from = nullptr;
+
+  // Whether a counted spin that has run spent_ns, past limit_ns, may go on:
+  // the waiter with key self_key spins on a CPU no other task waits for and
+  // outside any CPU quota, so a longer spin costs nobody a CPU.
+  bool may_spin_on(uint64_t spent_ns, uint32_t self_key) const noexcept {
+    return spent_ns < alone_limit_ns && own_cpu_alone(*from, self_key);
+  }
 
   // What to do about an owner with this key, as far as the oracle can tell.
   verdict about(uint32_t owner_key) const noexcept {

@@ -25,6 +25,7 @@ enum class stat : int {
   yields,
   slice_grants,
   slice_yields,
+  spin_alone,
   public_count_, // the counters above are struct onspin_stats, in order
   // The LD_PRELOAD interposer's (src/preload/counters.hpp names them).
   preload_first_ = public_count_,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "condition.hpp"
 #include "config/config.hpp"
 #include "oracle/oracle.hpp"
 #include "platform/clock.hpp"
@@ -357,6 +359,172 @@ TEST_F(BpfOracle, AWaiterYieldsItsCpuToATaskThatWaitsForIt) {
   EXPECT_GT(crowded, 0u) << "the waiter kept its CPU from a task that waited for it";
 }
 
+// The calling thread's own slot: whether it carries the quota flag, as of
+// its latest switch onto a CPU (a short sleep makes one).
+bool own_slot_says_quota(const onspin::detail::oracle &o) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const uint32_t tid = static_cast<uint32_t>(gettid());
+  return tid < o.entries && (o.slots[tid] & onspin::detail::kSlotQuota) != 0;
+}
+
+// A thread of a process under a CPU quota (cgroup bandwidth control) reads
+// the flag in its slot while the process is in the group, and not before or
+// after.
+TEST_F(BpfOracle, MarksTheThreadsOfAGroupWithACpuQuota) {
+  const auto &o = onspin::detail::current_oracle();
+  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
+  const bool before = own_slot_says_quota(o);
+  if (before) GTEST_SKIP() << "the tests already run under a CPU quota";
+  bool inside = false;
+  {
+    const bench::condition_scope quota(bench::condition::quota);
+    if (!quota.ready()) GTEST_SKIP() << quota.why();
+    inside = own_slot_says_quota(o);
+  }
+  const bool after = own_slot_says_quota(o);
+  EXPECT_TRUE(inside) << "the group's quota was not seen";
+  EXPECT_FALSE(after);
+}
+
+namespace {
+// What a waiter did about an owner that runs on CPU 0 through one section of
+// section_ns, waiting on CPU 1: statistics from just before its lock call to
+// just after.
+onspin_stats wait_out_a_section(uint64_t section_ns, bool *alone_before = nullptr) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  std::atomic<int> phase{0};
+  std::thread owner([&] {
+    pin_self(0);
+    onspin_mutex_lock(&m);
+    phase = 1;
+    while (phase.load() != 2) // the waiter is about to lock
+      asm volatile("" ::: "memory");
+    for (const uint64_t until = now_ns() + section_ns; now_ns() < until;)
+      asm volatile("" ::: "memory");
+    onspin_mutex_unlock(&m);
+  });
+  onspin_stats before{}, after{};
+  std::thread waiter([&] {
+    pin_self(1);
+    while (phase.load() == 0)
+      asm volatile("" ::: "memory");
+    onspin_stats_get(&before);
+    if (alone_before)
+      *alone_before = onspin::detail::own_cpu_alone(onspin::detail::current_oracle(),
+                                                    static_cast<uint32_t>(gettid()));
+    phase = 2;
+    onspin_mutex_lock(&m);
+    onspin_stats_get(&after);
+    onspin_mutex_unlock(&m);
+  });
+  waiter.join();
+  owner.join();
+  onspin_stats d{};
+  d.contended = after.contended - before.contended;
+  d.spin_alone = after.spin_alone - before.spin_alone;
+  d.futex_waits = after.futex_waits - before.futex_waits;
+  return d;
+}
+} // namespace
+
+// A waiter with its CPU to itself spins through a 60 us section, past
+// ONSPIN_SPIN_NS (10 us), as the kernel's mutex spins while nothing else
+// wants the CPU; under a CPU quota it stops at 10 us and sleeps, since its
+// spinning would spend the group's time. Best of five tries alone: a kernel
+// thread that wakes on CPU 1 ends a long spin.
+TEST_F(BpfOracle, AWaiterAloneOnItsCpuSpinsThroughALongSectionUnlessAQuotaCapsIt) {
+  const auto &o = onspin::detail::current_oracle();
+  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
+  ASSERT_NE(o.cpu_load, nullptr) << "no run queue lengths published";
+  if (!pin_allowed(0) || !pin_allowed(1)) GTEST_SKIP() << "needs CPUs 0 and 1";
+  const auto &c = onspin::detail::cfg();
+  if (c.spin_alone_ns < 100000 || c.spin_cap_ns > 20000)
+    GTEST_SKIP() << "needs ONSPIN_SPIN_NS <= 20 us and ONSPIN_SPIN_ALONE_NS >= 100 us";
+  constexpr uint64_t kSection = 60000;
+  int through = 0, contended = 0, alone = 0;
+  for (int attempt = 0; attempt < 5 && through == 0; ++attempt) {
+    bool alone_before = false;
+    const onspin_stats d = wait_out_a_section(kSection, &alone_before);
+    contended += d.contended != 0;
+    alone += alone_before;
+    through += d.spin_alone == 1 && d.futex_waits == 0;
+  }
+  if (alone == 0) GTEST_SKIP() << "CPU 1 never had its queue to the waiter (a busy machine)";
+  uint64_t quota_long = 0, quota_slept = 0, quota_contended = 0;
+  {
+    const bench::condition_scope quota(bench::condition::quota);
+    if (!quota.ready()) GTEST_SKIP() << quota.why();
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const onspin_stats d = wait_out_a_section(kSection);
+      quota_contended += d.contended;
+      quota_long += d.spin_alone;
+      quota_slept += d.futex_waits != 0;
+    }
+  }
+  std::printf("alone: spun through in %d of %d contended tries; quota: %llu long spins, "
+              "%llu of 3 slept\n",
+              through, contended, static_cast<unsigned long long>(quota_long),
+              static_cast<unsigned long long>(quota_slept));
+  ASSERT_GT(contended, 0) << "the waiter found the lock free";
+  EXPECT_EQ(through, 1) << "no try spun through without a sleep";
+  ASSERT_EQ(quota_contended, 3u) << "a waiter found the lock free";
+  EXPECT_EQ(quota_long, 0u) << "a waiter in a quota group spun past ONSPIN_SPIN_NS";
+  EXPECT_EQ(quota_slept, 3u);
+}
+
+// A timed lock's deadline ends a long spin: with its CPU to itself, a waiter
+// given 40 us returns ETIMEDOUT well before the 100 us a long spin may last.
+// Best of five tries: a preemption can delay any one return.
+TEST_F(BpfOracle, ALongSpinEndsAtTheCallersDeadline) {
+  const auto &o = onspin::detail::current_oracle();
+  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
+  ASSERT_NE(o.cpu_load, nullptr) << "no run queue lengths published";
+  if (!pin_allowed(0) || !pin_allowed(1)) GTEST_SKIP() << "needs CPUs 0 and 1";
+  const auto &c = onspin::detail::cfg();
+  if (c.spin_alone_ns < 100000 || c.spin_cap_ns > 20000)
+    GTEST_SKIP() << "needs ONSPIN_SPIN_NS <= 20 us and ONSPIN_SPIN_ALONE_NS >= 100 us";
+  constexpr uint64_t kWait = 40000;
+  uint64_t best_late = ~0ull, long_spins = 0;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+    std::atomic<int> phase{0};
+    std::thread owner([&] {
+      pin_self(0);
+      onspin_mutex_lock(&m);
+      phase = 1;
+      while (phase.load() != 2) // the waiter has given up
+        asm volatile("" ::: "memory");
+      onspin_mutex_unlock(&m);
+    });
+    std::thread waiter([&] {
+      pin_self(1);
+      while (phase.load() == 0)
+        asm volatile("" ::: "memory");
+      onspin_stats before{}, after{};
+      onspin_stats_get(&before);
+      timespec deadline;
+      clock_gettime(CLOCK_MONOTONIC, &deadline);
+      const uint64_t due = now_ns() + kWait;
+      deadline.tv_nsec += kWait;
+      if (deadline.tv_nsec >= 1000000000) deadline.tv_sec += 1, deadline.tv_nsec -= 1000000000;
+      const int r = onspin_mutex_timedlock(&m, CLOCK_MONOTONIC, &deadline);
+      const uint64_t back = now_ns();
+      onspin_stats_get(&after);
+      phase = 2;
+      EXPECT_EQ(r, ETIMEDOUT);
+      long_spins += after.spin_alone - before.spin_alone;
+      best_late = std::min(best_late, back > due ? back - due : 0);
+    });
+    waiter.join();
+    owner.join();
+  }
+  std::printf("timed waiter: %llu long spins in 5 tries, best return %.1f us after the "
+              "deadline\n",
+              static_cast<unsigned long long>(long_spins), best_late / 1e3);
+  EXPECT_GT(long_spins, 0u) << "no try spun past ONSPIN_SPIN_NS: the deadline was not tested";
+  EXPECT_LT(best_late, 40000u) << "the long spin ran past the deadline";
+}
+
 // 4x oversubscription, owners that sleep inside a quarter of their critical
 // sections: the bpf oracle's waiters stop as soon as the owner is off its
 // CPU; the budget oracle's spin out their budget. Three runs each,
@@ -401,6 +569,7 @@ TEST_F(BpfOracle, PinnedOracleServesAnUnprivilegedGroupAndCannotBeForged) {
   EXPECT_EQ(status.status, 0) << status.out;
   EXPECT_TRUE(contains(status.out, "PASS")) << status.out;
   EXPECT_TRUE(contains(status.out, "run queue lengths of")) << status.out;
+  EXPECT_TRUE(contains(status.out, "long spin:  up to")) << status.out;
   result as_user_install = run(as_nobody("nogroup", staged_cli("oracle install")));
   EXPECT_EQ(as_user_install.status, 1);
   EXPECT_TRUE(contains(as_user_install.out, "must run as root")) << as_user_install.out;

@@ -20,8 +20,10 @@ struct result {
 
 // Runs the C probe program with the given environment assignments.
 result probe(const std::string &env, const std::string &args = "") {
-  std::string cmd = "env -u ONSPIN_ORACLE -u ONSPIN_SPIN_NS -u ONSPIN_STATS -u ONSPIN_SPINNERS " +
-                    env + " " + ONSPIN_ENV_PROBE + " " + args + " 2>&1";
+  std::string cmd =
+      "env -u ONSPIN_ORACLE -u ONSPIN_SPIN_NS -u ONSPIN_SPIN_ALONE_NS -u ONSPIN_STATS "
+      "-u ONSPIN_SPINNERS " +
+      env + " " + ONSPIN_ENV_PROBE + " " + args + " 2>&1";
   FILE *p = popen(cmd.c_str(), "r");
   result r{-1, ""};
   if (!p) return r;
@@ -104,10 +106,14 @@ TEST(Config, KernelOraclesAreUsedOrFallBackWithAReason) {
 
 TEST(Config, InvalidValuesGiveOneLineEachAndDefaults) {
   result r = probe("ONSPIN_ORACLE=fastest ONSPIN_SPIN_NS=-3 ONSPIN_STATS=yes ONSPIN_SPINNERS=0 "
-                   "ONSPIN_PREEMPTED=wait",
+                   "ONSPIN_PREEMPTED=wait ONSPIN_SPIN_ALONE_NS=1e5",
                    "contend");
   EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(count_lines_with(r.out, "onspin: "), 5) << r.out;
+  EXPECT_EQ(count_lines_with(r.out, "onspin: "), 6) << r.out;
+  EXPECT_NE(r.out.find("ONSPIN_SPIN_ALONE_NS=\"1e5\" is invalid (valid: whole nanoseconds from 0 "
+                       "to 100000000); using 100000"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("ONSPIN_PREEMPTED=\"wait\" is invalid (valid: yield, sleep, spin); using "
                        "yield"),
             std::string::npos)

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <linux/capability.h>
@@ -19,7 +20,10 @@
 namespace onspin::detail::bpf {
 
 static_assert(kSlotPreempted == ONSPIN_SLOT_PREEMPTED, "one encoding of the map");
-static_assert(sizeof(onspin_cpu_load) == kCpuLoadStride * sizeof(uint32_t), "one layout");
+static_assert(kSlotQuota == ONSPIN_SLOT_QUOTA && kTellsQuota == ONSPIN_TELLS_QUOTA, "one encoding");
+static_assert(sizeof(onspin_cpu_load) == kCpuLoadStride * sizeof(uint32_t) &&
+                  offsetof(onspin_cpu_load, tells) == kCpuLoadTells * sizeof(uint32_t),
+              "one layout");
 
 namespace {
 
