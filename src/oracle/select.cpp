@@ -192,9 +192,9 @@ void oracle_spin_ran_out() noexcept {
   uint64_t due = next_check.load(std::memory_order_relaxed);
   if (now < due || !next_check.compare_exchange_strong(due, now + 100000000)) return;
   const errno_keeper keep_errno;
-  if (bpf::pin_present()) return;
-  static char stale[] = "the pinned bpf map was removed while this process ran (onspin oracle "
-                        "remove): its states are stale; using budget";
+  if (bpf::pin_still(bpf_view.map_id)) return;
+  static char stale[] = "the pinned bpf map was removed or replaced while this process ran "
+                        "(onspin oracle remove or install): its states are stale; using budget";
   reason.store(stale, std::memory_order_release);
   the_oracle.kind.store(oracle_kind::budget, std::memory_order_release);
 #endif

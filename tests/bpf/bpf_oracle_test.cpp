@@ -590,6 +590,24 @@ TEST_F(BpfOracle, PinnedOracleServesAnUnprivilegedGroupAndCannotBeForged) {
   EXPECT_EQ(pclose(bg), 0) << out;
   EXPECT_TRUE(contains(out, "acq_per_s=")) << out;
 
+  // Reinstalled while a user's process runs: the process's map is frozen
+  // though a pin exists again; a spin that runs out finds the new map's id
+  // and the process drops to budget.
+  ASSERT_EQ(run(cli("oracle install --group nogroup")).status, 0);
+  bg = popen(as_nobody("nogroup", (staged() / "contend").string() +
+                                      " --lock onspin --threads 6 --inside 2000 "
+                                      "--outside 500 --seconds 1.5 2>&1")
+                 .c_str(),
+             "r");
+  ASSERT_NE(bg, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_EQ(run(cli("oracle install --group nogroup")).status, 0);
+  out.clear();
+  while (fgets(buf.data(), buf.size(), bg))
+    out += buf.data();
+  EXPECT_EQ(pclose(bg), 0) << out;
+  EXPECT_TRUE(contains(out, "oracle=budget")) << "the frozen map went unnoticed: " << out;
+
   // An install from before cpu_load (its pin removed here): the oracle still
   // serves, and waiters do without run queue lengths.
   ASSERT_EQ(run(cli("oracle install --group nogroup")).status, 0);

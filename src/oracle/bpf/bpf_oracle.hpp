@@ -29,6 +29,7 @@ struct view {
   const uint32_t *slots = nullptr;
   uint32_t entries = 0;
   bool pinned = false;    // from the administrator's pin, not loaded here
+  uint32_t map_id = 0;    // ... the pinned on_cpu map's id
   int root_tid_prog = -1; // program returning the caller's root-namespace TID
   void *loaded = nullptr; // the skeleton, when loaded here (not pinned)
   bool root_keys = false; // child PID namespace: keys are root TIDs via root_tid
@@ -41,8 +42,10 @@ struct view {
 // sentence saying why into `why`. Prints nothing.
 bool open(view *v, char *why, size_t why_len) noexcept;
 
-// The pinned map is still installed (false after `onspin oracle remove`).
-bool pin_present() noexcept;
+// The pinned map with this id is still installed: false after `onspin
+// oracle remove`, and after a reinstall, which pins a new map and leaves the
+// old one frozen. An error other than "no pin" answers true.
+bool pin_still(uint32_t map_id) noexcept;
 
 // The calling thread's TID in the root PID namespace, or 0 if unknown.
 uint32_t root_tid(const view &v) noexcept;

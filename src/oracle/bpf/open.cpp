@@ -100,6 +100,7 @@ bool open_pinned(view *v, char *why, size_t len) {
   v->slots = slots;
   v->entries = info.max_entries * ONSPIN_SLOTS_PER_CHUNK;
   v->pinned = true;
+  v->map_id = info.id;
   v->root_tid_prog = bpf_obj_get(kPinRootTid); // optional: PID namespaces only
   open_pinned_cpu_load(v);
   return true;
@@ -237,7 +238,15 @@ bool open_loaded(view *v, const char *pinned_why, char *why, size_t len) noexcep
   return true;
 }
 
-bool pin_present() noexcept { return access(kPinMap, F_OK) == 0; }
+bool pin_still(uint32_t map_id) noexcept {
+  const int fd = bpf_obj_get(kPinMap);
+  if (fd < 0) return errno != ENOENT; // unreadable is not gone
+  bpf_map_info info{};
+  uint32_t info_len = sizeof(info);
+  const bool same = bpf_obj_get_info_by_fd(fd, &info, &info_len) != 0 || info.id == map_id;
+  close(fd);
+  return same;
+}
 
 uint32_t root_tid(const view &v) noexcept {
   if (v.root_tid_prog < 0) return 0;
