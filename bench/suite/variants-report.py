@@ -2,7 +2,8 @@
 """Summarises a bench/suite/variants folder: per scenario and variant, the
 median throughput over the rounds with its min-max, the ratio to the first
 variant, CPU per acquisition, and per contended acquisition the yields,
-futex waits and spins past ONSPIN_SPIN_NS on a CPU nobody else wanted. Writes OUT/variants.md and prints it."""
+futex waits and long spins (past ONSPIN_SPIN_NS on a CPU nobody else
+wanted; "-" in files written before they were counted). Writes OUT/variants.md and prints it."""
 import csv
 import os
 import statistics
@@ -37,7 +38,7 @@ def main():
             cpu = statistics.median(float(r["cpu_ns_per_acq"]) for r in runs)
             contended = sum(float(r.get("onspin_contended") or 0) for r in runs)
             per = (lambda k: f"{sum(float(r.get(k) or 0) for r in runs) / contended:.3f}"
-                   if contended else "-")
+                   if contended and k in runs[0] else "-")
             lines.append(f"| {scen} | {v} | {med / 1e6:.3f} M [{min(tput) / 1e6:.3f}-"
                          f"{max(tput) / 1e6:.3f}] | {med / first:.2f} | {cpu:.0f} ns "
                          f"| {per('onspin_yields')} | {per('onspin_futex_waits')} "

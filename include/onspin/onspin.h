@@ -325,7 +325,7 @@ struct onspin_stats {
   uint64_t spin_acquired;       /* ... and got it while spinning */
   uint64_t spin_ns;             /* time in counted spins (the short probe before them is untimed) */
   uint64_t spin_stop_owner_off; /* spins ended: oracle said owner off CPU */
-  uint64_t spin_stop_budget;    /* spins ended: time budget used up */
+  uint64_t spin_stop_budget;    /* spins ended: time limit or budget used up */
   uint64_t spin_skip_limit;     /* no spin: enough threads already spinning */
   uint64_t spin_skip_oracle;    /* no spin: oracle "none" or owner off CPU */
   uint64_t futex_waits;         /* futex wait calls (mutex and cond) */
@@ -340,8 +340,8 @@ struct onspin_stats {
   /* Since 0.2, the rseq time slice extension (ONSPIN_SLICE_EXT): */
   uint64_t slice_grants; /* last unlocks that found an extension granted */
   uint64_t slice_yields; /* ... and gave the CPU back inside it */
-  /* Since 0.3: spins that went past ONSPIN_SPIN_NS because no other task
-   * waited for the spinner's CPU (bpf, ONSPIN_SPIN_ALONE_NS). */
+  /* Added after 0.2: spins that went past ONSPIN_SPIN_NS because no other
+   * task waited for the spinner's CPU (bpf, ONSPIN_SPIN_ALONE_NS). */
   uint64_t spin_alone;
 };
 

@@ -28,8 +28,8 @@ extern __thread crowd_state tls_crowd __attribute__((tls_model("initial-exec")))
 
 struct spin_plan {
   bool probe = false;                    // look a few turns before sleeping (never, for "none")
-  uint32_t limit_ns = 0;                 // then spin at most this long (0: no counted spin)
-  uint32_t alone_limit_ns = 0;           // bpf: or this long, while nobody else wants our CPU
+  uint32_t limit_ns = 0;                 // then spin this long (0: no counted spin) ...
+  uint32_t alone_limit_ns = 0;           // ... or, bpf, this long while nobody wants our CPU
   oracle_kind ask{};                     // bpf or rseq: stop as soon as it says the owner is off
   bool kernel_spins = false;             // sleep with FUTEX2_SPIN: the kernel spins on the owner
   bool learn = false;                    // budget: teach the lock how long this wait took

@@ -80,14 +80,16 @@ void report() {
   onspin_stats s{};
   onspin_stats_get(&s);
   b.add("onspin[%d]: slow paths: oracle=%s contended=%llu spin_acquired=%llu futex_waits=%llu "
-        "futex_wakes=%llu handoffs=%llu timeouts=%llu owner_died=%llu cond_waits=%llu\n",
+        "futex_wakes=%llu handoffs=%llu timeouts=%llu owner_died=%llu cond_waits=%llu "
+        "yields=%llu spin_alone=%llu\n",
         static_cast<int>(getpid()), detail::oracle_chosen() ? onspin_oracle_name() : "unchosen",
         static_cast<unsigned long long>(s.contended),
         static_cast<unsigned long long>(s.spin_acquired),
         static_cast<unsigned long long>(s.futex_waits),
         static_cast<unsigned long long>(s.futex_wakes), static_cast<unsigned long long>(s.handoffs),
         static_cast<unsigned long long>(s.timeouts), static_cast<unsigned long long>(s.owner_died),
-        static_cast<unsigned long long>(s.cond_waits));
+        static_cast<unsigned long long>(s.cond_waits), static_cast<unsigned long long>(s.yields),
+        static_cast<unsigned long long>(s.spin_alone));
 
   const settings &set = current_settings();
   if (set.print_stats) (void)!write(report_fd, b.text, b.used);
