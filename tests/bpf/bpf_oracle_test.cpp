@@ -427,19 +427,29 @@ onspin_stats wait_out_a_section(uint64_t section_ns, bool *alone_before = nullpt
 }
 } // namespace
 
+// The long spin's tests: an owner on CPU 0, a waiter on CPU 1, the bpf
+// oracle with its run queue lengths, and the default limits.
+class BpfLongSpin : public BpfOracle {
+protected:
+  void SetUp() override {
+    BpfOracle::SetUp();
+    if (IsSkipped()) return;
+    const auto &o = onspin::detail::current_oracle();
+    ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
+    ASSERT_NE(o.cpu_load, nullptr) << "no run queue lengths published";
+    if (!pin_allowed(0) || !pin_allowed(1)) GTEST_SKIP() << "needs CPUs 0 and 1";
+    const auto &c = onspin::detail::cfg();
+    if (c.spin_alone_ns < 100000 || c.spin_cap_ns > 20000)
+      GTEST_SKIP() << "needs ONSPIN_SPIN_NS <= 20 us and ONSPIN_SPIN_ALONE_NS >= 100 us";
+  }
+};
+
 // A waiter with its CPU to itself spins through a 60 us section, past
 // ONSPIN_SPIN_NS (10 us), as the kernel's mutex spins while nothing else
 // wants the CPU; under a CPU quota it stops at 10 us and sleeps, since its
 // spinning would spend the group's time. Best of five tries alone: a kernel
 // thread that wakes on CPU 1 ends a long spin.
-TEST_F(BpfOracle, AWaiterAloneOnItsCpuSpinsThroughALongSectionUnlessAQuotaCapsIt) {
-  const auto &o = onspin::detail::current_oracle();
-  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
-  ASSERT_NE(o.cpu_load, nullptr) << "no run queue lengths published";
-  if (!pin_allowed(0) || !pin_allowed(1)) GTEST_SKIP() << "needs CPUs 0 and 1";
-  const auto &c = onspin::detail::cfg();
-  if (c.spin_alone_ns < 100000 || c.spin_cap_ns > 20000)
-    GTEST_SKIP() << "needs ONSPIN_SPIN_NS <= 20 us and ONSPIN_SPIN_ALONE_NS >= 100 us";
+TEST_F(BpfLongSpin, AWaiterAloneOnItsCpuSpinsThroughALongSectionUnlessAQuotaCapsIt) {
   constexpr uint64_t kSection = 60000;
   int through = 0, contended = 0, alone = 0;
   for (int attempt = 0; attempt < 5 && through == 0; ++attempt) {
@@ -475,14 +485,7 @@ TEST_F(BpfOracle, AWaiterAloneOnItsCpuSpinsThroughALongSectionUnlessAQuotaCapsIt
 // A timed lock's deadline ends a long spin: with its CPU to itself, a waiter
 // given 40 us returns ETIMEDOUT well before the 100 us a long spin may last.
 // Best of five tries: a preemption can delay any one return.
-TEST_F(BpfOracle, ALongSpinEndsAtTheCallersDeadline) {
-  const auto &o = onspin::detail::current_oracle();
-  ASSERT_EQ(o.kind.load(), onspin::detail::oracle_kind::bpf) << onspin_oracle_reason();
-  ASSERT_NE(o.cpu_load, nullptr) << "no run queue lengths published";
-  if (!pin_allowed(0) || !pin_allowed(1)) GTEST_SKIP() << "needs CPUs 0 and 1";
-  const auto &c = onspin::detail::cfg();
-  if (c.spin_alone_ns < 100000 || c.spin_cap_ns > 20000)
-    GTEST_SKIP() << "needs ONSPIN_SPIN_NS <= 20 us and ONSPIN_SPIN_ALONE_NS >= 100 us";
+TEST_F(BpfLongSpin, ALongSpinEndsAtTheCallersDeadline) {
   constexpr uint64_t kWait = 40000;
   uint64_t best_late = ~0ull, long_spins = 0;
   for (int attempt = 0; attempt < 5; ++attempt) {
