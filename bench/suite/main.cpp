@@ -64,7 +64,8 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0.01, 60.0));
   app.add_option("--reps", reps, "Repetitions per lock and scenario (default 3 quick, 5 full)")
       ->check(CLI::Range(1, 50));
-  app.add_option("--scenarios", filter, "Only scenarios whose name contains this text");
+  app.add_option("--scenarios", filter,
+                 "Only scenarios whose name contains this text (or is it, ending in $)");
   app.add_option("--locks", locks_filter, "Only locks whose name contains this text");
   CLI11_PARSE(app, argc, argv);
   if (duration == 0) duration = full ? 0.5 : 0.15;
@@ -78,7 +79,9 @@ int main(int argc, char **argv) {
   if (!locks_filter.empty())
     std::erase_if(peers, [&](auto &p) { return p.name.find(locks_filter) == std::string::npos; });
   auto list = bench::scenarios(full);
-  if (!filter.empty())
+  if (!filter.empty() && filter.back() == '$')
+    std::erase_if(list, [&](auto &s) { return s.name != filter.substr(0, filter.size() - 1); });
+  else if (!filter.empty())
     std::erase_if(list, [&](auto &s) { return s.name.find(filter) == std::string::npos; });
   if (peers.empty() || list.empty()) {
     std::fprintf(stderr, "onspin-bench: nothing to run (check --locks and --scenarios)\n");
