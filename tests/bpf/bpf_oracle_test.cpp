@@ -297,6 +297,48 @@ TEST_F(BpfOracle, TellsAThreadWhetherAnotherTaskWaitsForItsCpu) {
   EXPECT_GT(beside, 0.8) << "the busy thread waits for CPU 1 whenever the reader runs";
 }
 
+namespace {
+// What a waiter did about an owner that runs on CPU 0 through one section of
+// section_ns, waiting on CPU 1: statistics from just before its lock call to
+// just after.
+onspin_stats wait_out_a_section(uint64_t section_ns, bool *alone_before = nullptr) {
+  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
+  std::atomic<int> phase{0};
+  std::thread owner([&] {
+    pin_self(0);
+    onspin_mutex_lock(&m);
+    phase = 1;
+    while (phase.load() != 2) // the waiter is about to lock
+      asm volatile("" ::: "memory");
+    for (const uint64_t until = now_ns() + section_ns; now_ns() < until;)
+      asm volatile("" ::: "memory");
+    onspin_mutex_unlock(&m);
+  });
+  onspin_stats before{}, after{};
+  std::thread waiter([&] {
+    pin_self(1);
+    while (phase.load() == 0)
+      asm volatile("" ::: "memory");
+    onspin_stats_get(&before);
+    if (alone_before)
+      *alone_before = onspin::detail::own_cpu_alone(onspin::detail::current_oracle(),
+                                                    static_cast<uint32_t>(gettid()));
+    phase = 2;
+    onspin_mutex_lock(&m);
+    onspin_stats_get(&after);
+    onspin_mutex_unlock(&m);
+  });
+  waiter.join();
+  owner.join();
+  onspin_stats d{};
+  d.contended = after.contended - before.contended;
+  d.spin_alone = after.spin_alone - before.spin_alone;
+  d.futex_waits = after.futex_waits - before.futex_waits;
+  d.yields = after.yields - before.yields;
+  return d;
+}
+} // namespace
+
 // The policy end to end: a waiter whose owner runs on the other CPU spins
 // while it has its CPU to itself, and yields it (ONSPIN_CROWDED=yield) while
 // another task waits for it. Best of three tries each way: a kernel thread
@@ -310,38 +352,14 @@ TEST_F(BpfOracle, AWaiterYieldsItsCpuToATaskThatWaitsForIt) {
   // Yields made by a waiter that found m held by an owner running on CPU 0,
   // and whether its acquisition was contended at all.
   auto yields_waiting = [&](bool crowded, bool *contended) {
-    onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
-    std::atomic<int> phase{0};
-    std::thread owner([&] {
-      pin_self(0);
-      onspin_mutex_lock(&m);
-      phase = 1;
-      while (phase.load() != 2) // the waiter is about to lock
-        asm volatile("" ::: "memory");
-      for (const uint64_t until = now_ns() + 3000000; now_ns() < until;) // 3 ms, running
-        asm volatile("" ::: "memory");
-      onspin_mutex_unlock(&m);
-    });
     std::atomic<bool> stop{false};
     std::thread neighbour;
     if (crowded) neighbour = busy_on(1, stop);
-    onspin_stats before{}, after{};
-    std::thread waiter([&] {
-      pin_self(1);
-      while (phase.load() == 0)
-        asm volatile("" ::: "memory");
-      onspin_stats_get(&before);
-      phase = 2;
-      onspin_mutex_lock(&m);
-      onspin_stats_get(&after);
-      onspin_mutex_unlock(&m);
-    });
-    waiter.join();
-    owner.join();
+    const onspin_stats d = wait_out_a_section(3000000); // 3 ms, running
     stop = true;
     if (neighbour.joinable()) neighbour.join();
-    *contended = after.contended > before.contended;
-    return after.yields - before.yields;
+    *contended = d.contended != 0;
+    return d.yields;
   };
   uint64_t alone = ~0ull, crowded = 0;
   bool contended_alone = true, contended_crowded = true;
@@ -385,47 +403,6 @@ TEST_F(BpfOracle, MarksTheThreadsOfAGroupWithACpuQuota) {
   EXPECT_TRUE(inside) << "the group's quota was not seen";
   EXPECT_FALSE(after);
 }
-
-namespace {
-// What a waiter did about an owner that runs on CPU 0 through one section of
-// section_ns, waiting on CPU 1: statistics from just before its lock call to
-// just after.
-onspin_stats wait_out_a_section(uint64_t section_ns, bool *alone_before = nullptr) {
-  onspin_mutex_t m = ONSPIN_MUTEX_INITIALIZER;
-  std::atomic<int> phase{0};
-  std::thread owner([&] {
-    pin_self(0);
-    onspin_mutex_lock(&m);
-    phase = 1;
-    while (phase.load() != 2) // the waiter is about to lock
-      asm volatile("" ::: "memory");
-    for (const uint64_t until = now_ns() + section_ns; now_ns() < until;)
-      asm volatile("" ::: "memory");
-    onspin_mutex_unlock(&m);
-  });
-  onspin_stats before{}, after{};
-  std::thread waiter([&] {
-    pin_self(1);
-    while (phase.load() == 0)
-      asm volatile("" ::: "memory");
-    onspin_stats_get(&before);
-    if (alone_before)
-      *alone_before = onspin::detail::own_cpu_alone(onspin::detail::current_oracle(),
-                                                    static_cast<uint32_t>(gettid()));
-    phase = 2;
-    onspin_mutex_lock(&m);
-    onspin_stats_get(&after);
-    onspin_mutex_unlock(&m);
-  });
-  waiter.join();
-  owner.join();
-  onspin_stats d{};
-  d.contended = after.contended - before.contended;
-  d.spin_alone = after.spin_alone - before.spin_alone;
-  d.futex_waits = after.futex_waits - before.futex_waits;
-  return d;
-}
-} // namespace
 
 // The long spin's tests: an owner on CPU 0, a waiter on CPU 1, the bpf
 // oracle with its run queue lengths, and the default limits.
@@ -577,39 +554,38 @@ TEST_F(BpfOracle, PinnedOracleServesAnUnprivilegedGroupAndCannotBeForged) {
   EXPECT_EQ(as_user_install.status, 1);
   EXPECT_TRUE(contains(as_user_install.out, "must run as root")) << as_user_install.out;
 
+  // A contended run of an unprivileged process, with the administrator's
+  // command run 0.4 s into it: its exit status and output.
+  auto contend_through = [&](const std::string &admin) {
+    FILE *bg = popen(as_nobody("nogroup", (staged() / "contend").string() +
+                                              " --lock onspin --threads 6 --inside 2000 "
+                                              "--outside 500 --seconds 1.5 2>&1")
+                         .c_str(),
+                     "r");
+    result r{-1, ""};
+    if (bg == nullptr) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_EQ(run(cli(admin)).status, 0) << admin;
+    std::array<char, 1024> buf{};
+    while (fgets(buf.data(), buf.size(), bg))
+      r.out += buf.data();
+    r.status = pclose(bg);
+    return r;
+  };
+
   // Removed while a user's process runs: it keeps working and ends normally.
-  FILE *bg = popen(as_nobody("nogroup", (staged() / "contend").string() +
-                                            " --lock onspin --threads 6 --inside 2000 "
-                                            "--outside 500 --seconds 1.5 2>&1")
-                       .c_str(),
-                   "r");
-  ASSERT_NE(bg, nullptr);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  ASSERT_EQ(run(cli("oracle remove")).status, 0);
-  std::array<char, 1024> buf{};
-  std::string out;
-  while (fgets(buf.data(), buf.size(), bg))
-    out += buf.data();
-  EXPECT_EQ(pclose(bg), 0) << out;
-  EXPECT_TRUE(contains(out, "acq_per_s=")) << out;
+  result removed = contend_through("oracle remove");
+  EXPECT_EQ(removed.status, 0) << removed.out;
+  EXPECT_TRUE(contains(removed.out, "acq_per_s=")) << removed.out;
 
   // Reinstalled while a user's process runs: the process's map is frozen
   // though a pin exists again; a spin that runs out finds the new map's id
   // and the process drops to budget.
   ASSERT_EQ(run(cli("oracle install --group nogroup")).status, 0);
-  bg = popen(as_nobody("nogroup", (staged() / "contend").string() +
-                                      " --lock onspin --threads 6 --inside 2000 "
-                                      "--outside 500 --seconds 1.5 2>&1")
-                 .c_str(),
-             "r");
-  ASSERT_NE(bg, nullptr);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  ASSERT_EQ(run(cli("oracle install --group nogroup")).status, 0);
-  out.clear();
-  while (fgets(buf.data(), buf.size(), bg))
-    out += buf.data();
-  EXPECT_EQ(pclose(bg), 0) << out;
-  EXPECT_TRUE(contains(out, "oracle=budget")) << "the frozen map went unnoticed: " << out;
+  result reinstalled = contend_through("oracle install --group nogroup");
+  EXPECT_EQ(reinstalled.status, 0) << reinstalled.out;
+  EXPECT_TRUE(contains(reinstalled.out, "oracle=budget"))
+      << "the frozen map went unnoticed: " << reinstalled.out;
 
   // An install from before cpu_load (its pin removed here): the oracle still
   // serves, and waiters do without run queue lengths.
