@@ -143,7 +143,8 @@ look counted_spin(onspin_mutex_t *m, const spin_plan &plan, uint32_t key, bool s
         continue;
       }
       // One long spin per acquisition: yields start new counted spins.
-      if ((alone || !clock.went_long) && plan.may_spin_on(spent, key) && !deadline_passed(when)) {
+      if ((alone || !clock.went_long) &&
+          plan.may_spin_on(spent, key, owner_of(word(m).load(relaxed))) && !deadline_passed(when)) {
         if (!alone) count(stat::spin_alone);
         alone = clock.went_long = true;
         cpu_relax();

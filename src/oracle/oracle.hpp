@@ -150,4 +150,17 @@ inline bool own_cpu_alone(const oracle &o, uint32_t self_key) noexcept {
   return v == static_cast<uint32_t>(cpu) + 1; // ON here, and no kSlotQuota
 }
 
+// Whether the owner's slot says it runs on another CPU that runs something.
+// A slot left ON by a switch the program missed would otherwise keep a long
+// spin going: a CPU it names that is the waiter's own, or idle, shows it.
+inline bool owner_runs_elsewhere(const oracle &o, uint32_t owner_key) noexcept {
+  const int cpu = own_cpu(o);
+  if (cpu < 0 || owner_key >= o.entries) return false;
+  const uint32_t v = __atomic_load_n(&o.slots[owner_key], __ATOMIC_RELAXED);
+  if (v == 0 || (v & kSlotPreempted)) return false;
+  const uint32_t owner_cpu = (v & ~kSlotQuota) - 1;
+  if (owner_cpu >= o.cpus || owner_cpu == static_cast<uint32_t>(cpu)) return false;
+  return __atomic_load_n(&o.cpu_load[owner_cpu * kCpuLoadStride], __ATOMIC_RELAXED) != 0;
+}
+
 } // namespace onspin::detail

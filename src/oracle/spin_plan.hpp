@@ -41,9 +41,11 @@ struct spin_plan {
 
   // Whether a counted spin that has run spent_ns, past limit_ns, may go on:
   // the waiter with key self_key spins on a CPU no other task waits for and
-  // outside any CPU quota, so a longer spin costs nobody a CPU.
-  bool may_spin_on(uint64_t spent_ns, uint32_t self_key) const noexcept {
-    return spent_ns < alone_limit_ns && own_cpu_alone(*from, self_key);
+  // outside any CPU quota, so a longer spin costs nobody a CPU, and the
+  // owner (owner_key) still runs on another CPU, as far as the map shows.
+  bool may_spin_on(uint64_t spent_ns, uint32_t self_key, uint32_t owner_key) const noexcept {
+    return spent_ns < alone_limit_ns && own_cpu_alone(*from, self_key) &&
+           owner_runs_elsewhere(*from, owner_key);
   }
 
   // What to do about an owner with this key, as far as the oracle can tell.

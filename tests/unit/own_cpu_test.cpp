@@ -109,14 +109,26 @@ TEST_F(OwnCpu, ASpinGoesPastItsLimitOnlyAloneAndWithinTheLongerOne) {
     plan.from = &f.o;
     plan.limit_ns = 10000;
     plan.alone_limit_ns = 100000;
-    EXPECT_TRUE(plan.may_spin_on(10000, f.self));
-    EXPECT_TRUE(plan.may_spin_on(99999, f.self));
-    EXPECT_FALSE(plan.may_spin_on(100000, f.self));
+    // The owner (key 1) runs on the next CPU, whose queue reads as ours.
+    const uint32_t owner = 1, elsewhere = here % fake_oracle::kCpus + 1;
+    f.slots[owner] = elsewhere;
+    EXPECT_TRUE(plan.may_spin_on(10000, f.self, owner));
+    EXPECT_TRUE(plan.may_spin_on(99999, f.self, owner));
+    EXPECT_FALSE(plan.may_spin_on(100000, f.self, owner));
+    f.slots[owner] = here; // names the waiter's own CPU: a stale slot
+    EXPECT_FALSE(plan.may_spin_on(10000, f.self, owner));
+    f.slots[owner] = elsewhere | d::kSlotQuota; // its own quota is no matter
+    EXPECT_TRUE(plan.may_spin_on(10000, f.self, owner));
+    f.slots[owner] = d::kSlotPreempted;
+    EXPECT_FALSE(plan.may_spin_on(10000, f.self, owner));
+    f.slots[owner] = elsewhere;
+    f.load[(elsewhere - 1) * d::kCpuLoadStride] = 0; // an idle CPU: a stale slot
+    EXPECT_FALSE(plan.may_spin_on(10000, f.self, owner));
     f.set(2, d::kTellsQuota, here);
-    EXPECT_FALSE(plan.may_spin_on(10000, f.self));
+    EXPECT_FALSE(plan.may_spin_on(10000, f.self, owner));
     plan.alone_limit_ns = 0; // not a bpf plan
     f.set(1, d::kTellsQuota, here);
-    EXPECT_FALSE(plan.may_spin_on(10000, f.self));
+    EXPECT_FALSE(plan.may_spin_on(10000, f.self, owner));
   });
   t.join();
 }
